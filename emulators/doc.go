@@ -1,0 +1,7 @@
+// Package emulators starts the real Google Cloud emulators in-process on
+// loopback — the Pub/Sub fake server (pstest), the Bigtable emulator (bttest)
+// and fake-gcs-server — and provisions them with the resources the terraform
+// in infra/ creates, named from the same infra.Names. Tests and
+// `segmentflow local` use it; every component still talks to them through the
+// real client libraries over gRPC/HTTP.
+package emulators
