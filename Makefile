@@ -8,7 +8,7 @@ GO ?= go
 PKGS := ./...
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build test run bench lint prism-patch test-go test-fuzz-smoke bench-prism tools help
+.PHONY: all build test infra-check run bench lint prism-patch test-go test-fuzz-smoke bench-prism tools help
 
 all: build
 
@@ -19,6 +19,7 @@ help:
 	@echo "make bench        Go benchmarks of the domain packages"
 	@echo "make bench-prism  streaming throughput/latency on prism at steady rates"
 	@echo "make lint         gofmt + go vet"
+	@echo "make infra-check  terraform fmt/validate/tflint/plan, offline"
 
 # The patched prism runner (see README, "The prism patch"); cheap when done.
 prism-patch:
@@ -38,10 +39,19 @@ lint: prism-patch
 test-go: prism-patch
 	$(GO) test -timeout $(TEST_TIMEOUT) $(PKGS)
 
-test: lint test-go
+test: lint test-go infra-check
+
+# Offline terraform checks: fmt, init (local provider mirror), validate,
+# tflint, plan with a fake token. First run builds terraform, tflint and the
+# google provider into .cache (see DEVELOPERS.md); warm runs take seconds.
+infra-check:
+	@./infra/check.sh
 
 bench: prism-patch
 	$(GO) test -run '^$$' -bench . -benchmem ./event/ ./rules/
 
+# Streaming on prism at steady rates, patched and stock (GOWORK=off builds
+# against the unpatched module cache); prints one table row per rate.
 bench-prism: prism-patch
-	$(GO) run ./bench/prism $(ARGS)
+	$(GO) run ./bench/prism --label patched $(ARGS)
+	GOWORK=off $(GO) run ./bench/prism --label stock $(ARGS)

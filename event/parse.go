@@ -157,7 +157,7 @@ func Parse(raw []byte, typ Type, rcv Received, lim Limits) (Event, error) {
 	e.OriginalTimestamp = timeField(verr, "originalTimestamp", m.OriginalTimestamp)
 	e.SentAt = timeField(verr, "sentAt", m.SentAt)
 
-	if e.MessageID == "" && len(verr.Errors) == 0 {
+	if e.MessageID == "" {
 		verr.add("messageId", CodeMissingField, "messageId is required")
 	}
 	if e.UserID == "" && e.AnonymousID == "" {

@@ -29,6 +29,9 @@ type Topics struct {
 	Events           string `json:"events"`
 	EventsDLQ        string `json:"events_dlq"`
 	ActivationPrefix string `json:"activation_prefix"`
+	// ActivationDLQSuffix names the dead-letter topic of an activation
+	// subscription: messages `activate` could not ack after the retry budget.
+	ActivationDLQSuffix string `json:"activation_dlq_suffix"`
 }
 
 type Subs struct {
@@ -36,6 +39,9 @@ type Subs struct {
 	Lake             string `json:"lake"`
 	EventsDLQ        string `json:"events_dlq"`
 	ActivationSuffix string `json:"activation_suffix"`
+	// DLQStoreSuffix names the subscription that keeps a dead-letter topic's
+	// messages until an operator redrives them.
+	DLQStoreSuffix string `json:"dlq_store_suffix"`
 }
 
 type Tables struct {
@@ -61,6 +67,11 @@ type GC struct {
 type Buckets struct {
 	Lake  string `json:"lake"`
 	Rules string `json:"rules"`
+	// Failover is the collector's failover bucket in the standby region
+	// (terraform prefixes bucket names with the project; local uses them as is).
+	Failover string `json:"failover"`
+	// Artifacts holds flex-template specs and Dataflow staging/temp files.
+	Artifacts string `json:"artifacts"`
 }
 
 type LakePrefixes struct {
@@ -70,6 +81,9 @@ type LakePrefixes struct {
 	Badrows    string `json:"badrows"`
 	Vendor     string `json:"vendor"`
 	Deadletter string `json:"deadletter"`
+	// Staging holds the lake writer's per-bundle parts until they are
+	// rolled into raw/ objects; nothing outside the writer reads it.
+	Staging string `json:"staging"`
 }
 
 // RulesObjects are the object names of the rules repository in the rules bucket.
@@ -106,4 +120,9 @@ func (n Names) ActivationTopic(partner string) string {
 // ActivationSubscription is the subscription `activate` reads for a partner.
 func (n Names) ActivationSubscription(partner string) string {
 	return n.ActivationTopic(partner) + n.Subscriptions.ActivationSuffix
+}
+
+// ActivationDLQTopic is the dead-letter topic of a partner's activation subscription.
+func (n Names) ActivationDLQTopic(partner string) string {
+	return n.ActivationTopic(partner) + n.Topics.ActivationDLQSuffix
 }

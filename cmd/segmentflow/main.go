@@ -35,7 +35,9 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 
 func commands() map[string]command {
 	return map[string]command{
-		"help": {summary: "list the subcommands", run: nil},
+		"help":      {summary: "list the subcommands", run: nil},
+		"collector": {summary: "the HTTP tracking API (Segment-compatible); `collector replay-failover` republishes GCS failover objects", run: runCollector},
+		"rules":     {summary: "rules repository API and console; `rules check FILE`, `rules eval` for rule authors", run: runRules},
 	}
 }
 

@@ -18,6 +18,7 @@ const (
 	metaUpdatedAt = "updated_at"
 	metaVersion   = "version"
 	metaState     = "state"
+	metaReceived  = "received_at"
 )
 
 // StoredProfile is one `profiles` row: the served view and the full merge
@@ -26,6 +27,9 @@ const (
 type StoredProfile struct {
 	Profile rules.Profile
 	State   rules.State
+	// ReceivedAt is when the collector received the event that caused this
+	// write (meta:received_at); UpdatedAt - ReceivedAt is the write latency.
+	ReceivedAt time.Time
 }
 
 // Profiles is the `profiles` table.
@@ -97,6 +101,12 @@ func (p *Profiles) decode(r bigtable.Row) (*StoredProfile, error) {
 				return nil, fmt.Errorf("bigtablestore: profile %s version: %w", r.Key(), err)
 			}
 			sp.Profile.Version = v
+		case metaReceived:
+			t, err := time.Parse(time.RFC3339Nano, string(it.Value))
+			if err != nil {
+				return nil, fmt.Errorf("bigtablestore: profile %s received_at: %w", r.Key(), err)
+			}
+			sp.ReceivedAt = t
 		case metaState:
 			if err := json.Unmarshal(it.Value, &sp.State); err != nil {
 				return nil, fmt.Errorf("bigtablestore: profile %s state: %w", r.Key(), err)
@@ -170,5 +180,8 @@ func (p *Profiles) mutation(sp StoredProfile) (*bigtable.Mutation, error) {
 	m.Set(p.fam.Meta, metaUpdatedAt, ts, []byte(sp.Profile.UpdatedAt.UTC().Format(time.RFC3339Nano)))
 	m.Set(p.fam.Meta, metaVersion, ts, []byte(strconv.FormatInt(sp.Profile.Version, 10)))
 	m.Set(p.fam.Meta, metaState, ts, state)
+	if !sp.ReceivedAt.IsZero() {
+		m.Set(p.fam.Meta, metaReceived, ts, []byte(sp.ReceivedAt.UTC().Format(time.RFC3339Nano)))
+	}
 	return m, nil
 }

@@ -1,0 +1,64 @@
+resource "google_cloud_run_v2_service" "profiles" {
+  project             = var.project
+  name                = "profiles"
+  location            = var.region
+  ingress             = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { component = "profiles" })
+
+  template {
+    service_account                  = var.service_accounts.profiles
+    max_instance_request_concurrency = 250
+    timeout                          = "5s"
+
+    scaling {
+      min_instance_count = var.profiles_scaling.min
+      max_instance_count = var.profiles_scaling.max
+    }
+
+    containers {
+      image = var.image
+      args = [
+        "profiles",
+        "--project=${var.project}",
+        "--instance=${var.bigtable.instance}",
+        "--app_profile=${var.bigtable.app_profile}",
+        "--table=${var.bigtable.profiles_table}",
+      ]
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "512Mi"
+        }
+        startup_cpu_boost = true
+      }
+
+      startup_probe {
+        http_get {
+          path = "/readyz"
+        }
+      }
+
+      liveness_probe {
+        http_get {
+          path = "/healthz"
+        }
+      }
+    }
+  }
+}
+
+resource "google_cloud_run_v2_service_iam_member" "profiles_invoker" {
+  for_each = toset(var.profile_invokers)
+
+  project  = var.project
+  location = var.region
+  name     = google_cloud_run_v2_service.profiles.name
+  role     = "roles/run.invoker"
+  member   = each.value
+}

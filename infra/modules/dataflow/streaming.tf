@@ -1,0 +1,73 @@
+# The two streaming pipelines run as Dataflow Data Pipelines of type
+# STREAMING: the pipeline object launches the flex-template job and keeps it
+# managed (update, stop) from terraform. The plain google_dataflow_flex_template_job
+# resource exists only in the google-beta provider.
+locals {
+  streaming_jobs = {
+    classify = {
+      max_workers = var.streaming.classify_max_worker
+      parameters = {
+        pipeline                = "classify"
+        subscription            = var.pubsub.classify_subscription
+        bigtable_project        = var.project
+        bigtable_instance       = var.bigtable.instance
+        bigtable_app_profile    = var.bigtable.serving_app_profile
+        users_table             = var.bigtable.users_table
+        profiles_table          = var.bigtable.profiles_table
+        rules                   = "gs://${var.buckets.rules}/${local.names.rules_objects.current}"
+        activation_topic_prefix = "projects/${var.project}/topics/${local.names.topics.activation_prefix}"
+        dlq_topic               = var.pubsub.events_dlq_topic
+        staging_location        = var.staging_location
+      }
+    }
+    lake = {
+      max_workers = var.streaming.lake_max_workers
+      parameters = {
+        pipeline         = "lake"
+        subscription     = var.pubsub.lake_subscription
+        output           = "${local.lake_url}${local.names.lake_prefixes.raw}"
+        badrows          = "${local.lake_url}${local.names.lake_prefixes.badrows}"
+        roll_interval    = "10m"
+        staging_location = var.staging_location
+      }
+    }
+  }
+}
+
+resource "google_data_pipeline_pipeline" "streaming" {
+  for_each = local.streaming_jobs
+
+  project      = var.project
+  region       = var.region
+  name         = "segmentflow-${each.key}"
+  display_name = "segmentflow-${each.key}"
+  type         = "PIPELINE_TYPE_STREAMING"
+  state        = "STATE_ACTIVE"
+
+  workload {
+    dataflow_flex_template_request {
+      project_id = var.project
+      location   = var.region
+
+      launch_parameter {
+        job_name                = "segmentflow-${each.key}"
+        container_spec_gcs_path = var.template_path
+        parameters              = each.value.parameters
+        # Redeploying a changed template updates the running job in place
+        # (keeps its state) instead of starting a second one.
+        update = true
+
+        environment {
+          service_account_email   = local.environment.service_account_email
+          temp_location           = local.environment.temp_location
+          subnetwork              = local.environment.subnetwork
+          ip_configuration        = local.environment.ip_configuration
+          machine_type            = var.streaming.machine_type
+          max_workers             = each.value.max_workers
+          enable_streaming_engine = true
+          additional_user_labels  = merge(local.environment.additional_labels, { pipeline = each.key })
+        }
+      }
+    }
+  }
+}

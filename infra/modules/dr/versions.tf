@@ -1,0 +1,9 @@
+terraform {
+  required_version = ">= 1.5.0"
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = ">= 8.0.0, < 9.0.0"
+    }
+  }
+}
