@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
@@ -30,6 +31,13 @@ type loop struct {
 	m     *metrics
 	log   *slog.Logger
 	retry partner.RetryPolicy
+	// pause is when the partner's last Retry-After ends: a 429 or 503 with
+	// Retry-After holds every lane of the partner, not just the one that
+	// got it.
+	pause atomic.Int64
+	// last is the partner's last failed answer, reported with the
+	// attempts the open breaker refused (so a dead letter keeps the status).
+	last atomic.Pointer[partner.Error]
 }
 
 // item is one received message and its decoded change.
@@ -74,14 +82,39 @@ func newBreaker(id string, b Breaker, m *metrics, log *slog.Logger) *gobreaker.C
 // open it fails at once without a request; Deliver's backoff then spaces
 // the attempts, and once the breaker is half-open they are its probes.
 func (l *loop) attempt(ctx context.Context, cs []rules.Change) error {
+	if wait := time.Until(time.Unix(0, l.pause.Load())); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 	start := time.Now()
 	_, err := l.cb.Execute(func() (struct{}, error) {
 		return struct{}{}, l.sink.WriteBatch(ctx, cs)
 	})
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return &partner.Error{Retryable: true, Err: fmt.Errorf("circuit breaker: %w", err)}
+		pe := &partner.Error{Retryable: true, Err: fmt.Errorf("circuit breaker: %w", err)}
+		if last := l.last.Load(); last != nil {
+			pe.Status, pe.Body = last.Status, last.Body
+		}
+		return pe
 	}
 	l.m.latency.WithLabelValues(l.id).Observe(time.Since(start).Seconds())
+	for _, e := range partner.ItemErrors(err, 1) {
+		var pe *partner.Error
+		if errors.As(e, &pe) && pe.Status != 0 {
+			l.last.Store(pe)
+		}
+		if errors.As(e, &pe) && pe.RetryAfter > 0 {
+			until := time.Now().Add(pe.RetryAfter).UnixNano()
+			if until > l.pause.Load() {
+				l.pause.Store(until)
+			}
+		}
+	}
 	return err
 }
 

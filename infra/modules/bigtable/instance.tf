@@ -41,10 +41,10 @@ resource "google_bigtable_app_profile" "serving" {
 # Batch rebuilds (stats, replay) scan and write whole tables: pinned to the
 # second cluster so they never take CPU from serving reads on the first.
 resource "google_bigtable_app_profile" "batch" {
-  project        = var.project
-  instance       = google_bigtable_instance.main.name
-  app_profile_id = "batch"
-  description    = "stats and replay pipelines: single-cluster routing to the second cluster"
+  project         = var.project
+  instance        = google_bigtable_instance.main.name
+  app_profile_id  = "batch"
+  description     = "stats and replay pipelines: single-cluster routing to the second cluster"
   ignore_warnings = true
 
   single_cluster_routing {
