@@ -12,14 +12,15 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 mod=github.com/apache/beam/sdks/v2
-ver="$(go list -m -f '{{.Version}}' "$mod")"
+ver="$(GOWORK=off go list -m -f '{{.Version}}' "$mod")"
+[[ -n "$ver" ]] || { echo "prism-patch: cannot tell the version of $mod from go.mod" >&2; exit 1; }
 dest="$root/.cache/beam-patched/$ver"
 stamp="$dest/.segmentflow-patched"
 if [[ -f "$stamp" && -f go.work ]] && grep -q "$dest" go.work; then
   exit 0 # already done: keep warm builds fast
 fi
 
-src="$(go mod download -json "$mod@$ver" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')"
+src="$(GOWORK=off go mod download -json "$mod@$ver" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')"
 [[ -d "$src" ]] || { echo "prism-patch: module $mod@$ver not in the module cache" >&2; exit 1; }
 
 rm -rf "$dest"
