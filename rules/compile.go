@@ -19,6 +19,9 @@ const (
 	MaxEstimatedCost = 100_000
 	// MaxRuntimeCost aborts one evaluation (counted as an error).
 	MaxRuntimeCost = 100_000
+	// cheapRuleCost: rules estimated at most this are not cost-tracked at
+	// run time.
+	cheapRuleCost = 1_000
 )
 
 // Engine is a compiled rule-set version. It is immutable and safe for
@@ -246,10 +249,15 @@ func (e *Engine) compileExpr(r Rule) (*compiledRule, []Problem) {
 	if est.Max > MaxEstimatedCost {
 		return nil, at(fmt.Sprintf("expression too expensive: estimated cost up to %d, limit %d", est.Max, MaxEstimatedCost))
 	}
-	prog, err := e.env.Program(ast,
-		cel.CostLimit(MaxRuntimeCost),
-		cel.EvalOptions(cel.OptOptimize),
-	)
+	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if est.Max > cheapRuleCost {
+		// Only a rule whose cost grows with its input (a comprehension over a
+		// trait list, say) can exceed its estimate at run time, when an input
+		// is larger than the collector's limits assumed. Tracking cost halves
+		// evaluation speed, so constant-cost rules go without.
+		popts = append(popts, cel.CostLimit(MaxRuntimeCost))
+	}
+	prog, err := e.env.Program(ast, popts...)
 	if err != nil {
 		return nil, at(fmt.Sprintf("plan: %v", err))
 	}

@@ -28,9 +28,9 @@ type Row struct {
 	Source            string `parquet:"source,optional,dict"`
 	CollectorNode     string `parquet:"collector_node,optional,dict"`
 	ClientIP          string `parquet:"client_ip,optional"`
-	Properties        string `parquet:"properties,optional,json"`
-	Traits            string `parquet:"traits,optional,json"`
-	Context           string `parquet:"context,optional,json"`
+	Properties        string `parquet:"properties,json"`
+	Traits            string `parquet:"traits,json"`
+	Context           string `parquet:"context,json"`
 }
 
 // toRow flattens a normalized event.
