@@ -1,3 +1,5 @@
+//go:build segmentflow_wip
+
 package pubsubio
 
 import (
@@ -111,7 +113,6 @@ func Read(s beam.Scope, project, subscription string, opts ReadOptions) beam.PCo
 	}
 	return beam.ParDo(s, &pullFn{}, beam.Create(s, spec))
 }
-
 
 // pullFn is the unbounded splittable reader. Its restriction is an offset
 // range whose positions are just a count of messages read: Pub/Sub has no

@@ -1,3 +1,5 @@
+//go:build segmentflow_wip
+
 // Package reconcile is the batch pipeline that turns the lake's raw and
 // failover objects (gzip NDJSON of normalized events, cut by processing time)
 // into Parquet partitioned by event time and deduplicated by message id:

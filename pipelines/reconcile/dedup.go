@@ -1,3 +1,5 @@
+//go:build segmentflow_wip
+
 package reconcile
 
 import (
