@@ -102,17 +102,13 @@ func (a *activation) ResolveName(name string) (any, bool) {
 func (a *activation) Parent() interpreter.Activation { return nil }
 
 func (e *Engine) activation(ev *event.Event, u *User, now time.Time) *activation {
-	adapter := e.env.CELTypeAdapter()
-	cu := &User{}
-	if u != nil {
-		*cu = *u
+	if u == nil {
+		u = &User{}
 	}
-	if cu.Traits == nil {
-		cu.Traits = map[string]any{}
-	}
+	rt := e.types
 	return &activation{
-		event: adapter.NativeToValue(newCELEvent(ev)),
-		user:  adapter.NativeToValue(cu),
+		event: &object{rt.event, &evalEvent{rt: rt, ev: ev, at: eventTime(ev)}},
+		user:  &object{rt.user, &evalUser{rt: rt, u: u}},
 		now:   types.Timestamp{Time: now},
 	}
 }
