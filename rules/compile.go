@@ -31,7 +31,6 @@ type Engine struct {
 	version  int64
 	rs       *RuleSet
 	env      *cel.Env
-	types    *ruleTypes
 	segments map[string]*segmentInfo
 	rules    []*compiledRule
 	// byName holds, per event name, the rules that may match it (the
@@ -72,12 +71,11 @@ func Compile(rs *RuleSet, version int64) (*Engine, error) {
 	if rs == nil {
 		return nil, &CompileError{Problems: []Problem{{Message: "no rule set"}}}
 	}
-	env, rt, err := newEnv()
+	env, err := NewEnv()
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{
-		types:    rt,
 		version:  version,
 		rs:       cloneRuleSet(rs),
 		env:      env,

@@ -102,13 +102,17 @@ func (a *activation) ResolveName(name string) (any, bool) {
 func (a *activation) Parent() interpreter.Activation { return nil }
 
 func (e *Engine) activation(ev *event.Event, u *User, now time.Time) *activation {
-	if u == nil {
-		u = &User{}
+	adapter := e.env.CELTypeAdapter()
+	cu := &User{}
+	if u != nil {
+		*cu = *u
 	}
-	rt := e.types
+	if cu.Traits == nil {
+		cu.Traits = map[string]any{}
+	}
 	return &activation{
-		event: &object{rt.event, &evalEvent{rt: rt, ev: ev, at: eventTime(ev)}},
-		user:  &object{rt.user, &evalUser{rt: rt, u: u}},
+		event: adapter.NativeToValue(newCELEvent(ev)),
+		user:  adapter.NativeToValue(cu),
 		now:   types.Timestamp{Time: now},
 	}
 }
