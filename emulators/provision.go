@@ -2,7 +2,6 @@ package emulators
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -155,12 +154,10 @@ func provisionGCS(ctx context.Context, cfg Config, g *GCS) error {
 	return nil
 }
 
+// ignoreExists makes creation idempotent. status.Code unwraps wrapped gRPC
+// errors itself, so the client libraries' wrapping needs no special case.
 func ignoreExists(err error) error {
-	if err == nil || status.Code(err) == codes.AlreadyExists {
-		return nil
-	}
-	var se interface{ GRPCStatus() *status.Status }
-	if errors.As(err, &se) && se.GRPCStatus().Code() == codes.AlreadyExists {
+	if status.Code(err) == codes.AlreadyExists {
 		return nil
 	}
 	return err

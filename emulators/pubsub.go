@@ -3,6 +3,7 @@ package emulators
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/pstest"
@@ -16,6 +17,9 @@ type PubSub struct {
 	// Addr is host:port of its gRPC endpoint (PUBSUB_EMULATOR_HOST style).
 	Addr   string
 	Server *pstest.Server
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // StartPubSub starts pstest on addr ("127.0.0.1:0" picks a free port).
@@ -46,5 +50,10 @@ func (p *PubSub) Client(ctx context.Context, project string) (*pubsub.Client, er
 	return c, nil
 }
 
-// Close stops the server; its messages are gone.
-func (p *PubSub) Close() error { return p.Server.Close() }
+// Close stops the server; its messages are gone. Tests that simulate an
+// outage stop the server mid-run and again in cleanup, and pstest panics on
+// a second Close, so only the first call reaches it.
+func (p *PubSub) Close() error {
+	p.closeOnce.Do(func() { p.closeErr = p.Server.Close() })
+	return p.closeErr
+}

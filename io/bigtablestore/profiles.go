@@ -58,24 +58,11 @@ func (p *Profiles) Get(ctx context.Context, id string) (*StoredProfile, error) {
 // GetMany reads profiles in one batched ReadRows; absent users are absent
 // from the map.
 func (p *Profiles) GetMany(ctx context.Context, ids []string) (map[string]*StoredProfile, error) {
-	out := make(map[string]*StoredProfile, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	var decodeErr error
-	err := p.tbl.ReadRows(ctx, bigtable.RowList(ids), func(r bigtable.Row) bool {
-		sp, err := p.decode(r)
-		if err != nil {
-			decodeErr = err
-			return false
-		}
-		out[r.Key()] = sp
-		return true
-	}, bigtable.RowFilter(bigtable.LatestNFilter(1)))
+	out, err := readRows(ctx, p.tbl, ids, p.decode)
 	if err != nil {
-		return nil, fmt.Errorf("bigtablestore: read profiles: %w", err)
+		return nil, fmt.Errorf("bigtablestore: profiles: %w", err)
 	}
-	return out, decodeErr
+	return out, nil
 }
 
 func (p *Profiles) decode(r bigtable.Row) (*StoredProfile, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"cloud.google.com/go/bigtable"
 
@@ -30,25 +31,9 @@ func NewUsers(c *bigtable.Client, table string) *Users {
 // Get reads the users of ids in one batched ReadRows. Users without a row
 // are absent from the map; callers treat them as the zero User.
 func (u *Users) Get(ctx context.Context, ids []string) (map[string]rules.User, error) {
-	out := make(map[string]rules.User, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	var decodeErr error
-	err := u.tbl.ReadRows(ctx, bigtable.RowList(ids), func(r bigtable.Row) bool {
-		usr, err := u.decode(r)
-		if err != nil {
-			decodeErr = fmt.Errorf("bigtablestore: user %s: %w", r.Key(), err)
-			return false
-		}
-		out[r.Key()] = usr
-		return true
-	}, bigtable.RowFilter(bigtable.LatestNFilter(1)))
+	out, err := readRows(ctx, u.tbl, ids, u.decode)
 	if err != nil {
-		return nil, fmt.Errorf("bigtablestore: read users: %w", err)
-	}
-	if decodeErr != nil {
-		return nil, decodeErr
+		return nil, fmt.Errorf("bigtablestore: users: %w", err)
 	}
 	return out, nil
 }
@@ -113,10 +98,34 @@ func (u *Users) PutStats(ctx context.Context, id string, st rules.Stats) error {
 
 // column strips the "family:" prefix Bigtable puts on ReadItem.Column.
 func column(c string) string {
-	for i := 0; i < len(c); i++ {
-		if c[i] == ':' {
-			return c[i+1:]
-		}
+	if _, q, ok := strings.Cut(c, ":"); ok {
+		return q
 	}
 	return c
+}
+
+// readRows reads the rows of ids in one batched ReadRows (latest cell of
+// each column) and decodes each; a decode error stops the read.
+func readRows[T any](ctx context.Context, tbl *bigtable.Table, ids []string, decode func(bigtable.Row) (T, error)) (map[string]T, error) {
+	out := make(map[string]T, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var decodeErr error
+	err := tbl.ReadRows(ctx, bigtable.RowList(ids), func(r bigtable.Row) bool {
+		v, err := decode(r)
+		if err != nil {
+			decodeErr = fmt.Errorf("row %s: %w", r.Key(), err)
+			return false
+		}
+		out[r.Key()] = v
+		return true
+	}, bigtable.RowFilter(bigtable.LatestNFilter(1)))
+	if err != nil {
+		return nil, fmt.Errorf("read rows: %w", err)
+	}
+	if decodeErr != nil {
+		return nil, decodeErr
+	}
+	return out, nil
 }
