@@ -359,7 +359,7 @@ func TestRefusalsDeadLettersOrderingAndRedrive(t *testing.T) {
 	for _, v := range []int64{3, 1, 5, 2, 6, 4} {
 		s.publish(t, "healthy", testChange("o1", v))
 	}
-	waitFor(t, 10*time.Second, "picky deliveries and dead letters", func() bool {
+	waitFor(t, 45*time.Second, "picky deliveries and dead letters", func() bool {
 		got, _ := picky.received()
 		return len(got) == 2 && len(s.letters(t, "picky")) == 3
 	})
@@ -387,12 +387,12 @@ func TestRefusalsDeadLettersOrderingAndRedrive(t *testing.T) {
 		t.Errorf("letter reasons %v, want 2 rejected and 1 malformed", reasons)
 	}
 
-	waitFor(t, 10*time.Second, "exhausted dead letter of gone", func() bool { return len(s.letters(t, "gone")) == 1 })
+	waitFor(t, 45*time.Second, "exhausted dead letter of gone", func() bool { return len(s.letters(t, "gone")) == 1 })
 	if l := s.letters(t, "gone")[0]; l.Reason != partner.ReasonExhausted || l.Status != 503 || l.Attempts < 2 {
 		t.Errorf("gone letter %+v, want retries_exhausted with status 503", l)
 	}
 
-	waitFor(t, 5*time.Second, "newest version of o1", func() bool {
+	waitFor(t, 30*time.Second, "newest version of o1", func() bool {
 		got, _ := healthy.received()
 		return len(got) > 0 && got[len(got)-1].Version == 6
 	})
