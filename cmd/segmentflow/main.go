@@ -38,6 +38,10 @@ func commands() map[string]command {
 		"help":      {summary: "list the subcommands", run: nil},
 		"collector": {summary: "the HTTP tracking API (Segment-compatible); `collector replay-failover` republishes GCS failover objects", run: runCollector},
 		"rules":     {summary: "rules repository API and console; `rules check FILE`, `rules eval` for rule authors", run: runRules},
+		"profiles":  {summary: "the profile lookup API for ad decisions", run: runProfiles},
+		"activate":  {summary: "delivery of segment changes to partners; `activate redrive --partner ID` re-sends dead letters", run: runActivate},
+		"run":       {summary: "launch a pipeline (classify, lake, ...) on prism, Dataflow or a portable job server", run: runPipeline},
+		"local":     {summary: "the whole platform on one machine, on embedded emulators", run: runLocal},
 	}
 }
 

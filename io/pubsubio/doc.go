@@ -1,5 +1,3 @@
-//go:build segmentflow_wip
-
 // Package pubsubio is the portable Pub/Sub connector of the pipelines.
 //
 // Beam's own pubsubio only works on Dataflow, where the runner replaces it

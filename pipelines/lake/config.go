@@ -1,5 +1,3 @@
-//go:build segmentflow_wip
-
 // Package lake is the streaming pipeline that writes every event of its own
 // subscription of `events` into the raw lake, LAKE/raw/YYYY/MM/DD/HH/, as
 // gzip NDJSON cut by processing time (io/lakewriter does the writing; see
