@@ -99,6 +99,26 @@ type rawMessage struct {
 	WriteKey          json.RawMessage `json:"writeKey"`
 }
 
+// fastMessage is a well-formed message decoded in one pass. Most messages
+// are well-formed, so Parse tries this first and falls back to rawMessage,
+// which decodes each field on its own, only to say which field is wrong.
+type fastMessage struct {
+	Type              string         `json:"type"`
+	MessageID         string         `json:"messageId"`
+	UserID            string         `json:"userId"`
+	AnonymousID       string         `json:"anonymousId"`
+	PreviousID        string         `json:"previousId"`
+	GroupID           string         `json:"groupId"`
+	Event             string         `json:"event"`
+	Name              string         `json:"name"`
+	Properties        map[string]any `json:"properties"`
+	Traits            map[string]any `json:"traits"`
+	Context           map[string]any `json:"context"`
+	Timestamp         string         `json:"timestamp"`
+	OriginalTimestamp string         `json:"originalTimestamp"`
+	SentAt            string         `json:"sentAt"`
+}
+
 // Parse parses and validates one Segment-format message. typ is the type
 // implied by the endpoint (/v1/track → Track); it is empty for batch items,
 // which must name their own. Every problem is reported in one
@@ -114,24 +134,43 @@ func Parse(raw []byte, typ Type, rcv Received, lim Limits) (Event, error) {
 		verr.add("", CodeInvalidUTF8, "message is not valid UTF-8")
 		return Event{}, verr
 	}
-	var m rawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	var (
+		e   Event
+		t   Type
+		fm  fastMessage
+		err = json.Unmarshal(raw, &fm)
+	)
+	if err == nil {
+		t = Type(fm.Type)
+		e = Event{
+			MessageID: fm.MessageID, UserID: fm.UserID, AnonymousID: fm.AnonymousID,
+			PreviousID: fm.PreviousID, GroupID: fm.GroupID, Event: fm.Event, Name: fm.Name,
+			Properties: fm.Properties, Traits: fm.Traits, Context: fm.Context,
+		}
+		e.Timestamp = timeText(verr, "timestamp", fm.Timestamp)
+		e.OriginalTimestamp = timeText(verr, "originalTimestamp", fm.OriginalTimestamp)
+		e.SentAt = timeText(verr, "sentAt", fm.SentAt)
+	} else if t, e, err = parseFields(verr, raw); err != nil {
 		verr.add("", CodeInvalidJSON, "%s", err.Error())
 		return Event{}, verr
 	}
-	var e Event
-	str := func(field string, r json.RawMessage) string {
-		s, ok := stringField(r)
-		if !ok {
-			verr.add(field, CodeWrongType, "must be a string")
-			return ""
+	for _, f := range []struct {
+		name string
+		v    string
+	}{{"type", string(t)}, {"messageId", e.MessageID}, {"userId", e.UserID}, {"anonymousId", e.AnonymousID},
+		{"previousId", e.PreviousID}, {"groupId", e.GroupID}, {"event", e.Event}, {"name", e.Name}} {
+		if len(f.v) > lim.MaxIDLength {
+			verr.add(f.name, CodeTooLarge, "is %d bytes, over the limit of %d", len(f.v), lim.MaxIDLength)
 		}
-		if len(s) > lim.MaxIDLength {
-			verr.add(field, CodeTooLarge, "is %d bytes, over the limit of %d", len(s), lim.MaxIDLength)
-		}
-		return s
 	}
-	t := Type(str("type", m.Type))
+	for _, f := range []struct {
+		name string
+		m    map[string]any
+	}{{"properties", e.Properties}, {"traits", e.Traits}, {"context", e.Context}} {
+		if len(f.m) > lim.MaxProperties {
+			verr.add(f.name, CodeTooLarge, "has %d keys, over the limit of %d", len(f.m), lim.MaxProperties)
+		}
+	}
 	switch {
 	case t == "" && typ != "":
 		t = typ
@@ -143,19 +182,6 @@ func Parse(raw []byte, typ Type, rcv Received, lim Limits) (Event, error) {
 		verr.add("type", CodeUnknownType, "unknown type %q", t)
 	}
 	e.Type = t
-	e.MessageID = str("messageId", m.MessageID)
-	e.UserID = str("userId", m.UserID)
-	e.AnonymousID = str("anonymousId", m.AnonymousID)
-	e.PreviousID = str("previousId", m.PreviousID)
-	e.GroupID = str("groupId", m.GroupID)
-	e.Event = str("event", m.Event)
-	e.Name = str("name", m.Name)
-	e.Properties = objectField(verr, "properties", m.Properties, lim)
-	e.Traits = objectField(verr, "traits", m.Traits, lim)
-	e.Context = objectField(verr, "context", m.Context, lim)
-	e.Timestamp = timeField(verr, "timestamp", m.Timestamp)
-	e.OriginalTimestamp = timeField(verr, "originalTimestamp", m.OriginalTimestamp)
-	e.SentAt = timeField(verr, "sentAt", m.SentAt)
 
 	if e.MessageID == "" {
 		verr.add("messageId", CodeMissingField, "messageId is required")
@@ -204,6 +230,38 @@ func Parse(raw []byte, typ Type, rcv Received, lim Limits) (Event, error) {
 	return e, nil
 }
 
+// parseFields decodes a message field by field, so that a field of the
+// wrong type is reported as such; err is set only when raw is not JSON at all.
+func parseFields(verr *ValidationError, raw []byte) (Type, Event, error) {
+	var m rawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "", Event{}, err
+	}
+	str := func(field string, r json.RawMessage) string {
+		s, ok := stringField(r)
+		if !ok {
+			verr.add(field, CodeWrongType, "must be a string")
+		}
+		return s
+	}
+	var e Event
+	t := Type(str("type", m.Type))
+	e.MessageID = str("messageId", m.MessageID)
+	e.UserID = str("userId", m.UserID)
+	e.AnonymousID = str("anonymousId", m.AnonymousID)
+	e.PreviousID = str("previousId", m.PreviousID)
+	e.GroupID = str("groupId", m.GroupID)
+	e.Event = str("event", m.Event)
+	e.Name = str("name", m.Name)
+	e.Properties = objectField(verr, "properties", m.Properties)
+	e.Traits = objectField(verr, "traits", m.Traits)
+	e.Context = objectField(verr, "context", m.Context)
+	e.Timestamp = timeField(verr, "timestamp", m.Timestamp)
+	e.OriginalTimestamp = timeField(verr, "originalTimestamp", m.OriginalTimestamp)
+	e.SentAt = timeField(verr, "sentAt", m.SentAt)
+	return t, e, nil
+}
+
 func isNull(r json.RawMessage) bool {
 	return len(r) == 0 || bytes.Equal(r, []byte("null"))
 }
@@ -230,7 +288,7 @@ func stringField(r json.RawMessage) (string, bool) {
 	return s, true
 }
 
-func objectField(verr *ValidationError, field string, r json.RawMessage, lim Limits) map[string]any {
+func objectField(verr *ValidationError, field string, r json.RawMessage) map[string]any {
 	if isNull(r) {
 		return nil
 	}
@@ -243,15 +301,20 @@ func objectField(verr *ValidationError, field string, r json.RawMessage, lim Lim
 		verr.add(field, CodeWrongType, "must be an object: %v", err)
 		return nil
 	}
-	if len(m) > lim.MaxProperties {
-		verr.add(field, CodeTooLarge, "has %d keys, over the limit of %d", len(m), lim.MaxProperties)
-		return nil
-	}
 	return m
 }
 
 func timeField(verr *ValidationError, field string, r json.RawMessage) time.Time {
 	t, err := parseTimeRaw(r)
+	if err != nil {
+		verr.add(field, CodeInvalidTimestamp, "%v", err)
+	}
+	return t
+}
+
+// timeText parses a timestamp the one-pass decode read as a string.
+func timeText(verr *ValidationError, field, s string) time.Time {
+	t, err := ParseTime(s)
 	if err != nil {
 		verr.add(field, CodeInvalidTimestamp, "%v", err)
 	}
