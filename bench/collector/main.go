@@ -1,0 +1,276 @@
+// Command collector load-tests the tracking API on loopback: it starts a
+// collector publishing to an in-process Pub/Sub emulator (pstest, with the
+// fake GCS server behind it for failover), and next to it a bare net/http
+// handler that only reads the body and answers 200, the ceiling of this
+// machine. Both get the same two loads of realistic 20-event /v1/batch
+// requests in the same run:
+//
+//   - closed loop: N clients sending as fast as replies come back (the
+//     highest request rate each server sustains);
+//   - open loop: a fixed request rate (1,000/s by default), latency counted
+//     from each request's slot on the schedule.
+//
+// The load generator shares the CPU with the servers, as every loopback
+// benchmark does; the ratio between the two servers is the figure that
+// carries over to other machines.
+//
+//	go run ./bench/collector [--duration 10s] [--rate 1000] [--clients 16]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+
+	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/infra"
+	"github.com/segmentflow/segmentflow/service/collector"
+)
+
+const writeKey = "bench"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/collector:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	duration := flag.Duration("duration", 10*time.Second, "length of each load phase")
+	rate := flag.Float64("rate", 1000, "open-loop request rate")
+	clients := flag.Int("clients", 16, "closed-loop clients (connections)")
+	batch := flag.Int("batch", 20, "events per request")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the collector phases to this file")
+	flag.Parse()
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	ctx := context.Background()
+
+	st, err := startStack(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	bare, err := startBare()
+	if err != nil {
+		return err
+	}
+	defer bare.Close()
+
+	bs, err := bodies(500, *batch, 1)
+	if err != nil {
+		return err
+	}
+	avg := 0
+	for _, b := range bs {
+		avg += len(b)
+	}
+	fmt.Printf("collector load test: %d-event batches (%d bytes on average), %s per phase, GOMAXPROCS=%d, %d CPUs\n",
+		*batch, avg/len(bs), *duration, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	fmt.Println("the load generator runs in the same process and shares the CPU with the servers")
+
+	targets := []target{
+		{name: "bare", url: "http://" + bare.addr + "/v1/batch", writeKey: writeKey},
+		{name: "collector", url: "http://" + st.addr + "/v1/batch", writeKey: writeKey},
+	}
+	workers := max(*clients, int(*rate/10)) // open loop: enough connections that a slot rarely waits for one
+	l := newLoader(bs, max(*clients, workers))
+
+	// Warm up both (connections, JIT-free but caches and the bundler).
+	for _, t := range targets {
+		l.closed(ctx, t, *clients, time.Second)
+	}
+	st.published() // not counted
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	type row struct {
+		load   string
+		target string
+		res    result
+		events int
+	}
+	var rows []row
+	for _, t := range targets {
+		r := l.closed(ctx, t, *clients, *duration)
+		rows = append(rows, row{fmt.Sprintf("closed loop, %d clients", *clients), t.name, r, st.publishedIf(t.name == "collector")})
+	}
+	for _, t := range targets {
+		r := l.open(ctx, t, *rate, *duration, workers)
+		rows = append(rows, row{fmt.Sprintf("open loop, %.0f req/s", *rate), t.name, r, st.publishedIf(t.name == "collector")})
+	}
+
+	fmt.Printf("\n%-26s %-10s %9s %10s %8s %8s %8s %7s %s\n", "load", "server", "req/s", "events/s", "p50", "p99", "max", "failed", "on topic")
+	for _, r := range rows {
+		onTopic := "-"
+		if r.target == "collector" {
+			onTopic = fmt.Sprint(r.events)
+			if want := (r.res.requests - r.res.failed) * *batch; r.events != want {
+				onTopic += fmt.Sprintf(" (want %d)", want)
+			}
+		}
+		ok := r.res.requests - r.res.failed
+		fmt.Printf("%-26s %-10s %9.0f %10.0f %8s %8s %8s %7d %s\n", r.load, r.target, r.res.rate(),
+			float64(ok**batch)/r.res.elapsed.Seconds(), ms(r.res.quantile(0.5)), ms(r.res.quantile(0.99)), ms(r.res.quantile(1)), r.res.failed, onTopic)
+	}
+	ratio := rows[1].res.rate() / rows[0].res.rate()
+	p99 := rows[3].res.quantile(0.99)
+	fmt.Printf("\ncollector/bare request rate: %.0f%% (target >= 50%%): %s\n", 100*ratio, verdict(ratio >= 0.5))
+	fmt.Printf("collector p99 at %.0f req/s: %s (target < 20ms): %s\n", *rate, ms(p99), verdict(p99 < 20*time.Millisecond && rows[3].res.failed == 0))
+	if late := rows[3].res.late; late > 0 {
+		fmt.Printf("(open loop: the scheduler reached %d of %d slots more than 1 ms late: the generator itself was short of CPU)\n", late, rows[3].res.requests)
+	}
+	return nil
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+
+// stack is the collector on its emulators.
+type stack struct {
+	ps   *emulators.PubSub
+	gcs  *emulators.GCS
+	col  *collector.Collector
+	addr string
+}
+
+func startStack(ctx context.Context) (*stack, error) {
+	ps, err := emulators.StartPubSub("127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	g, err := emulators.StartGCS("127.0.0.1:0", "")
+	if err != nil {
+		ps.Close()
+		return nil, err
+	}
+	st := &stack{ps: ps, gcs: g}
+	// Topics only: pstest rescans every retained message of a subscription
+	// on each tick, so subscriptions nobody reads would make the emulator,
+	// not the collector, the bottleneck. The bench counts what the topic
+	// got from pstest's own record instead.
+	if err := createTopics(ctx, ps); err != nil {
+		st.close()
+		return nil, err
+	}
+	if err := emulators.Provision(ctx, emulators.Config{Project: "bench", Names: infra.Default()}, nil, nil, g); err != nil {
+		st.close()
+		return nil, err
+	}
+	col, err := collector.New(ctx, collector.Config{
+		Node:           "bench",
+		Sources:        []collector.Source{{ID: "bench-app", WriteKey: writeKey}},
+		Primary:        collector.Target{Project: "bench", Endpoint: ps.Addr},
+		GCSEndpoint:    g.URL,
+		ReplayInterval: -1,
+	})
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	st.col = col
+	if err := col.Check(ctx); err != nil {
+		st.close()
+		return nil, fmt.Errorf("collector check: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	st.addr = ln.Addr().String()
+	go func() { _ = col.Serve(ln) }()
+	return st, nil
+}
+
+func createTopics(ctx context.Context, ps *emulators.PubSub) error {
+	c, err := ps.Client(ctx, "bench")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	n := infra.Default()
+	for _, t := range []string{n.Topics.Events, n.Topics.EventsDLQ} {
+		if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/bench/topics/" + t}); err != nil {
+			return fmt.Errorf("create topic %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// published counts the events topic's messages since the last call and
+// drops them, so pstest's memory stays flat over a long run.
+func (s *stack) published() int {
+	n, topic := 0, "projects/bench/topics/"+infra.Default().Topics.Events
+	for _, m := range s.ps.Server.Messages() {
+		if m.Topic == topic {
+			n++
+		}
+	}
+	s.ps.Server.ClearMessages()
+	return n
+}
+
+func (s *stack) publishedIf(collector bool) int {
+	if !collector {
+		return 0
+	}
+	return s.published()
+}
+
+func (s *stack) close() {
+	if s.col != nil {
+		_ = s.col.Shutdown(context.Background())
+	}
+	if s.gcs != nil {
+		s.gcs.Close()
+	}
+	s.ps.Close()
+}
+
+// bareServer reads the body and answers 200: the cost of HTTP alone.
+type bareServer struct {
+	*http.Server
+	addr string
+}
+
+func startBare() (*bareServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"success":true}`+"\n")
+	})
+	s := &bareServer{Server: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, addr: ln.Addr().String()}
+	go func() { _ = s.Serve(ln) }()
+	return s, nil
+}
