@@ -8,27 +8,51 @@ import (
 
 	vkit "cloud.google.com/go/pubsub/v2/apiv1"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"github.com/cenkalti/backoff/v5"
 )
 
-// maxAckIDsPerRequest keeps Acknowledge/ModifyAckDeadline requests well under
-// the API's 512 KB request limit.
-const maxAckIDsPerRequest = 1000
+const (
+	// maxAckIDsPerRequest keeps Acknowledge/ModifyAckDeadline requests well
+	// under the API's 512 KB request limit.
+	maxAckIDsPerRequest = 1000
+	// minAckDeadline is the shortest deadline Pub/Sub allows on a
+	// subscription; a freshly pulled message is assumed to have only this
+	// long, since reading the subscription's own needs more than the
+	// subscriber role.
+	minAckDeadline = 10 * time.Second
+	// renewMargin is how long before a message's deadline it is extended.
+	renewMargin = minAckDeadline / 2
+	// tick is how often deadlines are checked.
+	tick = time.Second
+	// ackRetryFor bounds retries of a failed Acknowledge: after that the
+	// messages are left to redelivery (a duplicate, not a loss).
+	ackRetryFor = 10 * time.Second
+)
 
-// inflight tracks messages that were pulled and emitted but whose bundle is
-// not yet committed, and keeps extending their ack deadlines so Pub/Sub does
-// not redeliver them while the pipeline still works on them. Extension stops
-// after maxExtension (the bundle must have failed: its finalization never
-// came) or when the reader stops heartbeating (the pipeline was cancelled),
-// so such messages are redelivered rather than held forever.
+// inflight tracks messages that were pulled but not yet acknowledged, and
+// extends their ack deadlines so Pub/Sub does not redeliver them while the
+// pipeline still works on them. Extension of a message stops when it is
+// acknowledged, maxExtension after its pull (its bundle must have failed),
+// ackDeadline after its bundle handed it to the checkpoint (the next bundle
+// acknowledges it, possibly on another DoFn instance), or when the reader
+// has shown no activity for ackDeadline (the pipeline was cancelled); then it
+// is redelivered rather than held forever.
 type inflight struct {
 	subs *subscriber
 
-	mu       sync.Mutex
-	pulled   map[string]time.Time // ack id -> when it was pulled
-	lastBeat time.Time
+	mu         sync.Mutex
+	pulled     map[string]*flight
+	active     int       // ProcessElement calls in progress
+	lastActive time.Time // when the last one ended
+	running    bool      // the extend loop runs
 
 	stop chan struct{}
-	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+type flight struct {
+	expires time.Time // when Pub/Sub will redeliver it unless extended
+	until   time.Time // when to stop extending it
 }
 
 type subscriber struct {
@@ -39,9 +63,33 @@ type subscriber struct {
 }
 
 func newInflight(s *subscriber) *inflight {
-	f := &inflight{subs: s, pulled: map[string]time.Time{}, lastBeat: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
-	go f.extendLoop()
-	return f
+	return &inflight{subs: s, pulled: map[string]*flight{}, stop: make(chan struct{})}
+}
+
+// begin marks a ProcessElement call in progress; it keeps the reader alive
+// however long downstream steps take.
+func (f *inflight) begin() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.active++
+	if !f.running {
+		select {
+		case <-f.stop:
+			return // closed
+		default:
+		}
+		f.running = true
+		f.wg.Add(1)
+		go f.extendLoop()
+	}
+}
+
+// end marks the end of a ProcessElement call.
+func (f *inflight) end() {
+	f.mu.Lock()
+	f.active--
+	f.lastActive = time.Now()
+	f.mu.Unlock()
 }
 
 // add records freshly pulled ack ids.
@@ -49,42 +97,59 @@ func (f *inflight) add(ids []string) {
 	now := time.Now()
 	f.mu.Lock()
 	for _, id := range ids {
-		f.pulled[id] = now
+		f.pulled[id] = &flight{expires: now.Add(minAckDeadline), until: now.Add(f.subs.maxExtension)}
 	}
-	f.lastBeat = now
 	f.mu.Unlock()
 }
 
-// beat tells the extender the reader is alive.
-func (f *inflight) beat() {
+// handOff shortens the extension of ids that went into a checkpoint to
+// ackDeadline: the bundle that resumes it acknowledges them first thing.
+func (f *inflight) handOff(ids []string) {
+	until := time.Now().Add(f.subs.ackDeadline)
 	f.mu.Lock()
-	f.lastBeat = time.Now()
+	for _, id := range ids {
+		if fl, ok := f.pulled[id]; ok && until.Before(fl.until) {
+			fl.until = until
+		}
+	}
 	f.mu.Unlock()
 }
 
-// ack acknowledges ids (their bundle is committed) and stops extending them.
+// ack acknowledges ids (their bundle is committed), retrying for a while,
+// and stops extending them.
 func (f *inflight) ack(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	for start := 0; start < len(ids); start += maxAckIDsPerRequest {
 		chunk := ids[start:min(start+maxAckIDsPerRequest, len(ids))]
-		if err := f.subs.client.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: f.subs.sub, AckIds: chunk}); err != nil {
+		_, err := backoff.Retry(ctx, func() (struct{}, error) {
+			err := f.subs.client.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{Subscription: f.subs.sub, AckIds: chunk})
+			if err != nil && !retryable(err) {
+				return struct{}{}, backoff.Permanent(err)
+			}
+			return struct{}{}, err
+		}, backoff.WithBackOff(backoff.NewExponentialBackOff()), backoff.WithMaxElapsedTime(ackRetryFor))
+		if err != nil {
+			f.forget(ids[start:])
 			return err
 		}
 	}
-	f.mu.Lock()
-	for _, id := range ids {
-		delete(f.pulled, id)
-	}
-	f.mu.Unlock()
+	f.forget(ids)
 	return nil
 }
 
 // nack hands ids back to Pub/Sub for immediate redelivery (messages pulled
-// but not emitted because the restriction was already done).
+// but not emitted because the runner checkpointed the loop meanwhile).
 func (f *inflight) nack(ctx context.Context, ids []string) {
 	if len(ids) == 0 {
 		return
 	}
 	f.modify(ctx, ids, 0)
+	f.forget(ids)
+}
+
+func (f *inflight) forget(ids []string) {
 	f.mu.Lock()
 	for _, id := range ids {
 		delete(f.pulled, id)
@@ -106,13 +171,10 @@ func (f *inflight) modify(ctx context.Context, ids []string, deadline time.Durat
 	}
 }
 
+// extendLoop runs while the reader is alive; begin restarts it.
 func (f *inflight) extendLoop() {
-	defer close(f.done)
-	every := f.subs.ackDeadline / 3
-	if every < time.Second {
-		every = time.Second
-	}
-	t := time.NewTicker(every)
+	defer f.wg.Done()
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
 		select {
@@ -120,31 +182,47 @@ func (f *inflight) extendLoop() {
 			return
 		case <-t.C:
 		}
-		now := time.Now()
-		var extend []string
-		f.mu.Lock()
-		alive := now.Sub(f.lastBeat) < f.subs.ackDeadline
-		for id, at := range f.pulled {
-			if !alive || now.Sub(at) > f.subs.maxExtension {
-				delete(f.pulled, id) // let Pub/Sub redeliver it
-				continue
-			}
-			extend = append(extend, id)
-		}
-		f.mu.Unlock()
+		extend, alive := f.due(time.Now())
 		if len(extend) > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), every)
+			ctx, cancel := context.WithTimeout(context.Background(), renewMargin)
 			f.modify(ctx, extend, f.subs.ackDeadline)
 			cancel()
+		}
+		if !alive {
+			return
 		}
 	}
 }
 
+// due returns the ids whose deadline must be extended now, dropping those
+// whose extension is over, and whether the reader is still alive. A dead
+// reader drops everything and stops the loop.
+func (f *inflight) due(now time.Time) (extend []string, alive bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	alive = f.active > 0 || now.Sub(f.lastActive) < f.subs.ackDeadline
+	for id, fl := range f.pulled {
+		switch {
+		case !alive || now.After(fl.until):
+			delete(f.pulled, id) // let Pub/Sub redeliver it
+		case fl.expires.Sub(now) < renewMargin:
+			fl.expires = now.Add(f.subs.ackDeadline)
+			extend = append(extend, id)
+		}
+	}
+	if !alive {
+		f.running = false
+	}
+	return extend, alive
+}
+
 func (f *inflight) close() {
+	f.mu.Lock()
 	select {
 	case <-f.stop:
 	default:
 		close(f.stop)
 	}
-	<-f.done
+	f.mu.Unlock()
+	f.wg.Wait()
 }

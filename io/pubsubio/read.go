@@ -3,9 +3,7 @@ package pubsubio
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log/slog"
-	"math"
 	"reflect"
 	"sync"
 	"time"
@@ -14,17 +12,17 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/rtrackers/offsetrange"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 )
 
 func init() {
-	register.DoFn6x2[context.Context, *watermarkEstimator, beam.BundleFinalization, *sdf.LockRTracker, readSpec,
+	register.DoFn5x2[context.Context, *watermarkEstimator, *sdf.LockRTracker, readSpec,
 		func(beam.EventTime, Message), sdf.ProcessContinuation, error](&pullFn{})
 	register.Emitter2[beam.EventTime, Message]()
 	register.DoFn2x1[[]byte, func(beam.EventTime, Message), error](&fromNativeFn{})
 	beam.RegisterType(reflect.TypeOf((*readSpec)(nil)).Elem())
-	beam.RegisterType(reflect.TypeOf((*pullTracker)(nil)))
+	beam.RegisterType(reflect.TypeOf((*pullRestriction)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*watermarkState)(nil)).Elem())
 }
 
 // ReadOptions configure Read. Zero fields take the defaults noted.
@@ -37,20 +35,21 @@ type ReadOptions struct {
 	// MaxMessages is the most messages one pull returns; 1000.
 	MaxMessages int
 	// MaxBundle is the most messages read before the reader checkpoints so
-	// that its bundle commits and gets acknowledged; 5000.
+	// that its bundle commits and gets acknowledged; 2000. Their ack ids
+	// travel in the checkpoint, so this also bounds its size.
 	MaxBundle int
 	// MaxBundleTime bounds how long one bundle keeps pulling; 500 ms.
 	MaxBundleTime time.Duration
 	// PollInterval is how long an idle reader waits before pulling again; 200 ms.
 	PollInterval time.Duration
 	// AckDeadline is the deadline kept on in-flight messages by
-	// ModifyAckDeadline; 60 s.
+	// ModifyAckDeadline, within 10 s to 10 min; 60 s.
 	AckDeadline time.Duration
 	// MaxExtension bounds how long a message is kept in flight before it
 	// is left to redelivery (its bundle must have failed); 10 min.
 	MaxExtension time.Duration
-	// IdleLag is how far behind the wall clock an idle reader holds the
-	// watermark, so messages published just before it pulled are on time; 1 s.
+	// IdleLag is how far behind the wall clock the watermark stays, so
+	// messages published just before a pull are still on time; 1 s.
 	IdleLag time.Duration
 	// Runner forces the implementation: "dataflow" uses Beam's native
 	// transform. Empty: the value of the --runner flag.
@@ -70,11 +69,13 @@ func (o ReadOptions) withDefaults() ReadOptions {
 		o.MaxMessages = 1000
 	}
 	if o.MaxBundle <= 0 {
-		o.MaxBundle = 5000
+		o.MaxBundle = 2000
 	}
 	def(&o.MaxBundleTime, 500*time.Millisecond)
 	def(&o.PollInterval, 200*time.Millisecond)
 	def(&o.AckDeadline, 60*time.Second)
+	// Pub/Sub accepts deadlines of 10 s to 10 min.
+	o.AckDeadline = min(max(o.AckDeadline, minAckDeadline), 10*time.Minute)
 	def(&o.MaxExtension, 10*time.Minute)
 	def(&o.IdleLag, time.Second)
 	if o.Runner == "" {
@@ -112,57 +113,50 @@ func Read(s beam.Scope, project, subscription string, opts ReadOptions) beam.PCo
 	return beam.ParDo(s, &pullFn{}, beam.Create(s, spec))
 }
 
-// pullFn is the unbounded splittable reader. Its restriction is an offset
-// range whose positions are just a count of messages read: Pub/Sub has no
-// offsets, so the range only gives the runner something to checkpoint.
+// pullFn is the unbounded splittable reader: each restriction is one pull
+// loop, and each ProcessElement call is one bundle's worth of it.
 type pullFn struct {
 	mu      sync.Mutex
 	client  *pubsub.Client
 	flights *inflight
 }
 
-func (fn *pullFn) CreateInitialRestriction(spec readSpec) offsetrange.Restriction {
-	return offsetrange.Restriction{Start: 0, End: math.MaxInt64}
+func (fn *pullFn) CreateInitialRestriction(spec readSpec) pullRestriction {
+	return pullRestriction{}
 }
 
 // SplitRestriction starts Readers independent pull loops.
-func (fn *pullFn) SplitRestriction(spec readSpec, r offsetrange.Restriction) []offsetrange.Restriction {
-	n := int64(max(spec.Readers, 1))
-	out := make([]offsetrange.Restriction, 0, n)
-	size := (r.End - r.Start) / n
-	for i := int64(0); i < n; i++ {
-		end := r.Start + (i+1)*size
-		if i == n-1 {
-			end = r.End
-		}
-		out = append(out, offsetrange.Restriction{Start: r.Start + i*size, End: end})
-	}
+func (fn *pullFn) SplitRestriction(spec readSpec, r pullRestriction) []pullRestriction {
+	out := make([]pullRestriction, max(spec.Readers, 1))
+	out[0] = r
 	return out
 }
 
-func (fn *pullFn) RestrictionSize(spec readSpec, r offsetrange.Restriction) float64 {
+func (fn *pullFn) RestrictionSize(spec readSpec, r pullRestriction) float64 {
 	// Unknown backlog: report a constant so runners keep the reader alive.
 	return 1
 }
 
-func (fn *pullFn) CreateTracker(r offsetrange.Restriction) *sdf.LockRTracker {
-	return sdf.NewLockRTracker(&pullTracker{offsetrange.NewTracker(r)})
+func (fn *pullFn) CreateTracker(r pullRestriction) *sdf.LockRTracker {
+	return sdf.NewLockRTracker(newPullTracker(r))
 }
 
-func (fn *pullFn) TruncateRestriction(rt *sdf.LockRTracker, spec readSpec) offsetrange.Restriction {
-	start := rt.GetRestriction().(offsetrange.Restriction).Start
-	return offsetrange.Restriction{Start: start, End: start}
+// TruncateRestriction stops the loop on drain but keeps the pending ids:
+// their bundle was committed, so the final call still acknowledges them.
+func (fn *pullFn) TruncateRestriction(rt *sdf.LockRTracker, spec readSpec) pullRestriction {
+	r := rt.GetRestriction().(pullRestriction)
+	return pullRestriction{Pending: r.Pending, Done: true}
 }
 
-func (fn *pullFn) InitialWatermarkEstimatorState(et beam.EventTime, r offsetrange.Restriction, spec readSpec) int64 {
-	return et.Milliseconds()
+func (fn *pullFn) InitialWatermarkEstimatorState(et beam.EventTime, r pullRestriction, spec readSpec) watermarkState {
+	return watermarkState{Millis: et.Milliseconds(), LagMillis: spec.IdleLag.Milliseconds()}
 }
 
-func (fn *pullFn) CreateWatermarkEstimator(ms int64) *watermarkEstimator {
-	return &watermarkEstimator{state: ms}
+func (fn *pullFn) CreateWatermarkEstimator(st watermarkState) *watermarkEstimator {
+	return &watermarkEstimator{state: st}
 }
 
-func (fn *pullFn) WatermarkEstimatorState(we *watermarkEstimator) int64 {
+func (fn *pullFn) WatermarkEstimatorState(we *watermarkEstimator) watermarkState {
 	return we.state
 }
 
@@ -203,109 +197,98 @@ func (fn *pullFn) Teardown() error {
 	return nil
 }
 
-// ProcessElement pulls until the bundle is full, its time is up or the
-// subscription is empty, emits every message, and registers their
-// acknowledgement for when the runner has committed the bundle.
-func (fn *pullFn) ProcessElement(ctx context.Context, we *watermarkEstimator, bf beam.BundleFinalization, rt *sdf.LockRTracker, spec readSpec, emit func(beam.EventTime, Message)) (sdf.ProcessContinuation, error) {
+// ProcessElement first acknowledges the messages of the previous bundle of
+// this loop (the runner only resumes a checkpoint after committing the bundle
+// that made it), then pulls until the bundle is full, its time is up or the
+// subscription is empty, emits every message and checkpoints with their ack
+// ids in the residual.
+func (fn *pullFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt *sdf.LockRTracker, spec readSpec, emit func(beam.EventTime, Message)) (sdf.ProcessContinuation, error) {
 	flights, err := fn.connect(ctx, spec)
 	if err != nil {
 		return sdf.ResumeProcessingIn(spec.PollInterval), err
 	}
-	flights.beat()
+	flights.begin()
+	defer flights.end()
 	sub := subscriptionPath(spec.Project, spec.Subscription)
+
+	rest := rt.GetRestriction().(pullRestriction)
+	if err := flights.ack(ctx, rest.Pending); err != nil {
+		// Not a loss: the messages come again and downstream dedups them.
+		slog.Warn("pubsubio: acknowledge committed messages", "subscription", sub, "messages", len(rest.Pending), "error", err)
+	}
+
 	deadline := time.Now().Add(spec.MaxBundleTime)
-	var acks []string
-	pos := rt.GetRestriction().(offsetrange.Restriction).Start
-	stopped := false
-	for len(acks) < spec.MaxBundle && time.Now().Before(deadline) && !stopped {
-		pctx, cancel := context.WithTimeout(ctx, spec.MaxBundleTime+5*time.Second)
-		resp, err := fn.client.SubscriptionAdminClient.Pull(pctx, &pubsubpb.PullRequest{
-			Subscription: sub, MaxMessages: int32(min(spec.MaxMessages, spec.MaxBundle-len(acks))),
-			ReturnImmediately: true,
-		})
-		cancel()
+	var emitted []string
+	stopped := rest.Done
+	for first := true; !stopped && len(emitted) < spec.MaxBundle && time.Now().Before(deadline); first = false {
+		resp, err := fn.pull(ctx, sub, min(spec.MaxMessages, spec.MaxBundle-len(emitted)), first, deadline)
 		if err != nil {
-			if len(acks) > 0 {
-				break // commit what was read; the next call retries the pull
+			if ctx.Err() != nil {
+				break // the bundle is being cancelled
 			}
+			// Commit what was read; the next call pulls again.
 			slog.Warn("pubsubio: pull", "subscription", sub, "error", err)
-			return sdf.ResumeProcessingIn(spec.PollInterval), nil
+			break
 		}
 		got := resp.GetReceivedMessages()
 		if len(got) == 0 {
 			break
 		}
-		ids := make([]string, 0, len(got))
-		for _, rm := range got {
-			ids = append(ids, rm.GetAckId())
+		ids := make([]string, len(got))
+		for i, rm := range got {
+			ids[i] = rm.GetAckId()
 		}
 		flights.add(ids)
 		for i, rm := range got {
-			if !rt.TryClaim(pos) {
-				// The restriction was split away; give the rest back.
+			if !rt.TryClaim(rm.GetAckId()) {
+				// The runner checkpointed this loop meanwhile: hand the
+				// unclaimed rest back for immediate redelivery.
 				flights.nack(ctx, ids[i:])
 				stopped = true
 				break
 			}
-			pos++
 			m := fromProto(rm.GetMessage().GetMessageId(), rm.GetMessage())
 			emit(beam.EventTime(EventTime(m).UnixMilli()), m)
-			acks = append(acks, rm.GetAckId())
+			emitted = append(emitted, ids[i])
 		}
 	}
-	if len(acks) > 0 {
-		ackIDs := acks
-		bf.RegisterCallback(spec.MaxExtension, func() error {
-			actx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := flights.ack(actx, ackIDs); err != nil {
-				return fmt.Errorf("pubsubio: acknowledge %d messages on %s: %w", len(ackIDs), sub, err)
-			}
-			return nil
-		})
-	} else {
-		// prism finalizes every bundle of a stage that asks for
-		// finalization, so register a callback even for an empty one
-		// (the SDK otherwise reports an unknown bundle).
-		bf.RegisterCallback(time.Minute, func() error { return nil })
-		we.ObserveTimestamp(time.Now().Add(-spec.IdleLag))
+	// The ids now belong to the checkpoint; keep their deadlines extended
+	// only until the next bundle has had time to acknowledge them.
+	flights.handOff(emitted)
+	if len(emitted) == 0 {
+		we.advanceIdle()
 	}
 	if stopped || rt.IsDone() {
 		return sdf.StopProcessing(), rt.GetError()
 	}
-	if len(acks) == 0 {
+	if err := rt.GetError(); err != nil {
+		return sdf.StopProcessing(), err
+	}
+	if len(emitted) == 0 {
 		return sdf.ResumeProcessingIn(spec.PollInterval), nil
 	}
-	// More may be waiting: checkpoint now so this bundle commits (and is
-	// acknowledged), then continue at once.
+	// More may be waiting: checkpoint now so this bundle commits (and the
+	// next call acknowledges it), then continue at once.
 	return sdf.ResumeProcessingIn(0), nil
 }
 
-// pullTracker is an offset tracker that only accepts checkpoints (fraction
-// 0), not fractional splits: a split of a pull loop would start another pull
-// loop, and the runner would multiply readers with every split.
-type pullTracker struct{ *offsetrange.Tracker }
-
-func (t *pullTracker) TrySplit(fraction float64) (any, any, error) {
-	if fraction > 0 {
-		return t.GetRestriction(), nil, nil
+// pull fetches up to n messages. The first pull of a bundle waits (until
+// deadline) for messages to arrive, so an idle reader neither spins nor adds
+// latency; later ones return at once, so a bundle whose backlog ran dry
+// commits without waiting.
+func (fn *pullFn) pull(ctx context.Context, sub string, n int, wait bool, deadline time.Time) (*pubsubpb.PullResponse, error) {
+	if !wait {
+		// Bound only the RPC: cutting it at the bundle deadline could drop
+		// a response the server already counted as delivered.
+		deadline = time.Now().Add(10 * time.Second)
 	}
-	return t.Tracker.TrySplit(fraction)
-}
-
-// watermarkEstimator observes the timestamps of emitted messages; the
-// watermark is the latest one seen, capped at the wall clock (a device clock
-// in the future must not push the watermark past real time), and never moves
-// back.
-type watermarkEstimator struct{ state int64 }
-
-func (e *watermarkEstimator) CurrentWatermark() time.Time { return time.UnixMilli(e.state) }
-
-func (e *watermarkEstimator) ObserveTimestamp(t time.Time) {
-	if now := time.Now(); t.After(now) {
-		t = now
+	pctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	resp, err := fn.client.SubscriptionAdminClient.Pull(pctx, &pubsubpb.PullRequest{
+		Subscription: sub, MaxMessages: int32(n), ReturnImmediately: !wait,
+	})
+	if err != nil && pctx.Err() != nil && ctx.Err() == nil {
+		return &pubsubpb.PullResponse{}, nil // the wait ran out: nothing came
 	}
-	if ms := t.UnixMilli(); ms > e.state {
-		e.state = ms
-	}
+	return resp, err
 }
