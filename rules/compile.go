@@ -31,14 +31,18 @@ type Engine struct {
 	version  int64
 	rs       *RuleSet
 	env      *cel.Env
+	types    *ruleTypes
 	segments map[string]*segmentInfo
 	rules    []*compiledRule
 	// byName holds, per event name, the rules that may match it (the
 	// pre-filtered or derived ones plus those for any event), in rule-set
 	// order; anyName holds the rules for any event, used for names no rule
 	// mentions.
-	byName   map[string][]*compiledRule
-	anyName  []*compiledRule
+	byName  map[string][]*compiledRule
+	anyName []*compiledRule
+	// batches run byName's and anyName's lists as one program each.
+	batches  map[string]*batch
+	anyBatch *batch
 	partners []partnerInfo
 }
 
@@ -58,6 +62,11 @@ type compiledRule struct {
 	prog cel.Program
 	// names the rule can match; nil means any event.
 	names []string
+	// residual is the expression for events the index gives the rule: When
+	// without the conjuncts that test the event name (see residual()).
+	residual string
+	// costly rules carry a runtime cost limit and are run on their own.
+	costly bool
 }
 
 type partnerInfo struct {
@@ -71,11 +80,12 @@ func Compile(rs *RuleSet, version int64) (*Engine, error) {
 	if rs == nil {
 		return nil, &CompileError{Problems: []Problem{{Message: "no rule set"}}}
 	}
-	env, err := NewEnv()
+	env, rt, err := newEnv()
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{
+		types:    rt,
 		version:  version,
 		rs:       cloneRuleSet(rs),
 		env:      env,
@@ -89,7 +99,9 @@ func Compile(rs *RuleSet, version int64) (*Engine, error) {
 	if len(problems) > 0 {
 		return nil, &CompileError{Problems: problems}
 	}
-	e.buildIndex()
+	if err := e.buildIndex(); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -250,7 +262,8 @@ func (e *Engine) compileExpr(r Rule) (*compiledRule, []Problem) {
 		return nil, at(fmt.Sprintf("expression too expensive: estimated cost up to %d, limit %d", est.Max, MaxEstimatedCost))
 	}
 	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-	if est.Max > cheapRuleCost {
+	costly := est.Max > cheapRuleCost
+	if costly {
 		// Only a rule whose cost grows with its input (a comprehension over a
 		// trait list, say) can exceed its estimate at run time, when an input
 		// is larger than the collector's limits assumed. Tracking cost halves
@@ -261,8 +274,13 @@ func (e *Engine) compileExpr(r Rule) (*compiledRule, []Problem) {
 	if err != nil {
 		return nil, at(fmt.Sprintf("plan: %v", err))
 	}
-	cr := &compiledRule{Rule: r, prog: prog}
+	cr := &compiledRule{Rule: r, prog: prog, residual: r.When, costly: costly}
 	derived := eventNames(ast.NativeRep().Expr())
+	if derived != nil {
+		if res, ok := residual(ast); ok {
+			cr.residual = res
+		}
+	}
 	switch {
 	case len(r.Events) > 0 && derived != nil:
 		cr.names = intersect(r.Events, derived)
@@ -319,8 +337,8 @@ func (e *Engine) compilePartners() []Problem {
 
 // buildIndex files each rule under the event names it can match. A rule for
 // any event is appended to every name's list so one lookup gives the whole,
-// ordered candidate list.
-func (e *Engine) buildIndex() {
+// ordered candidate list, which is then planned as one batch.
+func (e *Engine) buildIndex() error {
 	for _, r := range e.rules {
 		if r.names == nil {
 			e.anyName = append(e.anyName, r)
@@ -337,6 +355,19 @@ func (e *Engine) buildIndex() {
 			}
 		}
 	}
+	benv, err := batchEnv(e.env)
+	if err != nil {
+		return fmt.Errorf("rules: batch environment: %w", err)
+	}
+	e.batches = make(map[string]*batch, len(e.byName))
+	for n, rules := range e.byName {
+		if e.batches[n], err = newBatch(benv, rules, true); err != nil {
+			return err
+		}
+	}
+	// Rules for any event pin no name, so there is nothing to strip.
+	e.anyBatch, err = newBatch(benv, e.anyName, false)
+	return err
 }
 
 // Version is the rule-set version this engine was compiled from.

@@ -32,17 +32,34 @@ func (s *EvalStats) Add(o EvalStats) {
 // for a user the platform has not seen. now is the `now` of the rules,
 // normally the event time in pipelines, so replays give the same answer.
 func (e *Engine) Evaluate(ev *event.Event, u *User, now time.Time) ([]Match, EvalStats) {
-	cands, ok := e.byName[ev.EventName()]
+	var st EvalStats
+	b, ok := e.batches[ev.EventName()]
 	if !ok {
-		cands = e.anyName
+		b = e.anyBatch
 	}
-	return e.run(cands, ev, u, now, false)
+	if len(b.rules) == 0 {
+		return nil, st
+	}
+	state := e.types.newEvalState(ev, u, now)
+	at := eventTime(ev)
+	if at.IsZero() {
+		at = now
+	}
+	var out []Match
+	b.eval(state, func(r *compiledRule, o types.Int) {
+		if o == outcomeMatch && out == nil {
+			out = make([]Match, 0, min(len(b.rules), 8)) // one allocation for most events
+		}
+		out = e.record(out, &st, r, o, at)
+	})
+	return out, st
 }
 
 // EvaluateAll runs the expression of every rule whose `events` pre-filter
-// lets the event through, ignoring the event-name index (and the names it
-// derives from expressions). It gives the same matches as Evaluate and
-// exists to measure what the index saves.
+// lets the event through, one program per rule, ignoring the event-name
+// index (and the names it derives from expressions) and the batches. It
+// gives the same matches as Evaluate and exists to check it and to measure
+// what the index and the batches save.
 func (e *Engine) EvaluateAll(ev *event.Event, u *User, now time.Time) ([]Match, EvalStats) {
 	return e.run(e.rules, ev, u, now, true)
 }
@@ -52,7 +69,7 @@ func (e *Engine) run(cands []*compiledRule, ev *event.Event, u *User, now time.T
 	if len(cands) == 0 {
 		return nil, st
 	}
-	act := e.activation(ev, u, now)
+	state := e.types.newEvalState(ev, u, now)
 	at := eventTime(ev)
 	if at.IsZero() {
 		at = now
@@ -63,28 +80,32 @@ func (e *Engine) run(cands []*compiledRule, ev *event.Event, u *User, now time.T
 		if prefilter && len(r.Events) > 0 && !slices.Contains(r.Events, name) {
 			continue
 		}
-		st.Evaluated++
-		v, _, err := r.prog.Eval(act)
-		if err != nil {
-			st.Errors++
-			continue
-		}
-		switch v {
-		case types.True:
-			st.Matched++
-			out = append(out, Match{Segment: r.Segment, Rule: r.ID, RulesVersion: e.version, EventTime: at})
-		case types.False:
-		default:
-			st.Errors++ // a dyn result that is not a bool
-		}
+		out = e.record(out, &st, r, r.eval(&state.act), at)
 	}
 	return out, st
+}
+
+func (e *Engine) record(out []Match, st *EvalStats, r *compiledRule, o types.Int, at time.Time) []Match {
+	st.Evaluated++
+	switch o {
+	case outcomeMatch:
+		st.Matched++
+		return append(out, Match{Segment: r.Segment, Rule: r.ID, RulesVersion: e.version, EventTime: at})
+	case outcomeError:
+		st.Errors++
+	}
+	return out
 }
 
 // activation resolves the three rule variables. The values are adapted to
 // CEL once per event, not once per rule.
 type activation struct {
-	event, user, now ref.Val
+	event, user ref.Val
+	// now is adapted on first use: most rules never read it.
+	now     ref.Val
+	nowTime time.Time
+	// memo holds the paths a batch resolved for this event (memo.go).
+	memo []ref.Val
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -94,25 +115,12 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	case varUser:
 		return a.user, true
 	case varNow:
+		if a.now == nil {
+			a.now = types.Timestamp{Time: a.nowTime}
+		}
 		return a.now, true
 	}
 	return nil, false
 }
 
 func (a *activation) Parent() interpreter.Activation { return nil }
-
-func (e *Engine) activation(ev *event.Event, u *User, now time.Time) *activation {
-	adapter := e.env.CELTypeAdapter()
-	cu := &User{}
-	if u != nil {
-		*cu = *u
-	}
-	if cu.Traits == nil {
-		cu.Traits = map[string]any{}
-	}
-	return &activation{
-		event: adapter.NativeToValue(newCELEvent(ev)),
-		user:  adapter.NativeToValue(cu),
-		now:   types.Timestamp{Time: now},
-	}
-}

@@ -77,8 +77,8 @@ func (s *Server) schema(w http.ResponseWriter, r *http.Request, _ Principal) {
 	}
 	prov := env.CELTypeProvider()
 	res := schemaResponse{Functions: []function{}}
-	res.Event = structFields(prov, "rules.celEvent", "event", 0)
-	for _, f := range structFields(prov, "rules.User", "user", 0) {
+	res.Event = structFields(prov, rules.EventType, "event", 0)
+	for _, f := range structFields(prov, rules.UserType, "user", 0) {
 		if strings.HasPrefix(f.Path, "user.stats.") {
 			res.Stats = append(res.Stats, f)
 		}
