@@ -159,8 +159,12 @@ func main() {
 		start := time.Now().Add(2 * time.Second).Truncate(time.Millisecond)
 		end := start.Add(*dur)
 		want := int64(dur.Seconds() * float64(rate))
-		ctx, cancel := context.WithDeadline(context.Background(), end.Add(*grace))
+		// Cancel, never a deadline: prism's worker treats a DeadlineExceeded
+		// stream error as fatal and panics, but stops quietly on Canceled.
+		ctx, cancel := context.WithCancel(context.Background())
+		stop := time.AfterFunc(time.Until(end.Add(*grace)), cancel)
 		_, runErr := prism.Execute(ctx, pipeline(rate, start, end, *users, *dupEvery))
+		stop.Stop()
 		cancel()
 		lat, last := samples.take()
 		if runErr != nil && ctx.Err() == nil {
