@@ -9,6 +9,8 @@ import { renderHistory } from './history.js';
 
 let lastSelection;
 
+const SIGN_IN_HINT = 'Enter an API token to sign in (in `segmentflow local` it is "dev").';
+
 function notify(msg, kind = '') {
   const n = $('#notice');
   n.className = `notice ${kind}`;
@@ -38,6 +40,14 @@ async function loadCurrent() {
 }
 
 async function signIn() {
+  if (!token.get()) {
+    // Nothing to ask the API without a token: say what to do instead of
+    // sending a request that can only be refused.
+    state.me = null;
+    $('#whoami').textContent = '';
+    notify(SIGN_IN_HINT, 'error');
+    return;
+  }
   try {
     state.me = await rulesApi.whoami();
     $('#whoami').textContent = `${state.me.name} · ${state.me.role}`;
@@ -47,7 +57,7 @@ async function signIn() {
   } catch (err) {
     state.me = null;
     $('#whoami').textContent = '';
-    notify(err.status === 401 ? 'Enter an API token to sign in (in `segmentflow local` it is "dev").' : `Could not load: ${err.message}`, 'error');
+    notify(err.status === 401 ? SIGN_IN_HINT : `Could not load: ${err.message}`, 'error');
   }
 }
 
