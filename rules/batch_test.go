@@ -157,10 +157,10 @@ func ruleIndex(e *Engine, id string) int {
 
 func TestResidualDropsOnlyTheEventNameTests(t *testing.T) {
 	for expr, want := range map[string]string{
-		`event.name == "a" && user.stats.daily.ads_watched > 1`:                           `(user.stats.daily.ads_watched > 1)`,
-		`user.stats.regular_player && "a" == event.name`:                                   `(user.stats.regular_player)`,
-		`event.name in ["a", "b"] && (has(event.properties.x) && event.name == "a")`:       `(has(event.properties.x))`,
-		`event.name == "a"`:                                                                `true`,
+		`event.name == "a" && user.stats.daily.ads_watched > 1`:                      `(user.stats.daily.ads_watched > 1)`,
+		`user.stats.regular_player && "a" == event.name`:                             `(user.stats.regular_player)`,
+		`event.name in ["a", "b"] && (has(event.properties.x) && event.name == "a")`: `(has(event.properties.x))`,
+		`event.name == "a"`: `true`,
 		`event.name == "a" && event.properties.tags.exists(t, t == "x")`:                   `(event.properties.tags.exists(t, t == "x"))`,
 		`event.name == "a" && (user.stats.regular_player || event.name == "b")`:            `(user.stats.regular_player || event.name == "b")`,
 		`event.name == "a" && age(user.traits.birthDate) >= 18 && event.properties.k == 1`: `(age(user.traits.birthDate) >= 18) && (event.properties.k == 1)`,
