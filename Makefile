@@ -8,7 +8,7 @@ GO ?= go
 PKGS := ./...
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build test infra-check run bench lint prism-patch test-go test-fuzz-smoke bench-prism tools help
+.PHONY: all build test infra-check run bench lint prism-patch test-go test-fuzz-smoke bench-prism bench-profiles test-web tools help
 
 all: build
 
@@ -18,6 +18,8 @@ help:
 	@echo "make build        bin/segmentflow"
 	@echo "make bench        Go benchmarks of the domain packages"
 	@echo "make bench-prism  streaming throughput/latency on prism at steady rates"
+	@echo "make bench-profiles  profile API latency at 1,000 requests/s on the Bigtable emulator"
+	@echo "make test-web     the rules console in headless Chromium (part of make test)"
 	@echo "make lint         gofmt + go vet"
 	@echo "make infra-check  terraform fmt/validate/tflint/plan, offline"
 
@@ -39,7 +41,17 @@ lint: prism-patch
 test-go: prism-patch
 	$(GO) test -timeout $(TEST_TIMEOUT) $(PKGS)
 
-test: lint test-go infra-check
+test: lint test-go test-web infra-check
+
+# The rules console in headless Chromium (Debian's chromium, driven by
+# playwright-core from web/test): the real rules server on a GCS emulator
+# process. Skipped with a message when there is no Chromium (CI installs it).
+test-web: build
+	$(GO) build -o bin/gcs-emulator ./web/test/gcsemulator
+	@chrome="$${CHROMIUM:-/usr/bin/chromium}"; \
+	  if [[ ! -x "$$chrome" ]]; then echo "SKIP test-web: no Chromium at $$chrome (apt-get install -y chromium, or set CHROMIUM)"; exit 0; fi; \
+	  cd web/test && { [[ -d node_modules/playwright-core ]] || npm ci --no-audit --no-fund; } && \
+	  SEGMENTFLOW_BIN=$(CURDIR)/bin/segmentflow GCS_EMULATOR_BIN=$(CURDIR)/bin/gcs-emulator npm test --silent
 
 # Offline terraform checks: fmt, init (local provider mirror), validate,
 # tflint, plan with a fake token. First run builds terraform, tflint and the
@@ -55,3 +67,8 @@ bench: prism-patch
 bench-prism: prism-patch
 	$(GO) run ./bench/prism --label patched $(ARGS)
 	GOWORK=off $(GO) run ./bench/prism --label stock $(ARGS)
+
+# Profile API lookups paced at a steady rate against the Bigtable emulator on
+# loopback; prints p50/p90/p99 (target p99 < 10 ms at 1,000/s).
+bench-profiles: prism-patch
+	$(GO) run ./bench/profiles $(ARGS)
