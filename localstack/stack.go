@@ -534,3 +534,6 @@ func (s *Stack) shutdown(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Classifying reports whether the classify pipeline runs in this build.
+func (s *Stack) Classifying() bool { return s.classifyOn }
