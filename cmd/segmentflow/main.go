@@ -62,6 +62,11 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	if isBeamWorker(args) {
 		return runBeamWorker(args)
 	}
+	// The Dataflow flex-template launcher starts the binary with flags
+	// only, the pipeline in --pipeline (see infra/flex).
+	if runArgs, ok := flexLaunchArgs(args); ok && strings.HasPrefix(args[0], "-") {
+		args = append([]string{"run"}, runArgs...)
+	}
 	c, ok := cmds[args[0]]
 	if !ok || c.run == nil {
 		fmt.Fprintf(stderr, "segmentflow: unknown command %q\n\n", args[0])
