@@ -137,6 +137,12 @@ describe('rules console in Chromium', { skip: !haveChromium && `no Chromium at $
   });
 
   it('tries the rule on a sample event and user', async () => {
+    // The generated sample follows the event filter typed after the panel
+    // was drawn, so the rule is evaluated, not skipped by its own filter.
+    await page.click('#try-run');
+    await seen('#try-result', 'evaluated for “user-watched-ad”');
+    assert.equal(await page.locator('#try-result tr[data-rule="binge-watcher"]').filter({ hasText: 'skipped' }).count(), 0);
+
     const event = { type: 'track', event: 'user-watched-ad', userId: 'sam', properties: { completed: true }, timestamp: new Date().toISOString() };
     await page.fill('#try-event', JSON.stringify(event));
     await page.fill('#try-user', JSON.stringify({ traits: {}, stats: { daily: { ads_watched: 6 } } }));

@@ -4,16 +4,25 @@ import { h } from './dom.js';
 import { state } from './state.js';
 import { rulesApi } from './api.js';
 
-export function tryPanel(candidate, rule) {
+// sampleEvent is a track event the rule's event filter lets through.
+function sampleEvent(rule) {
   const eventName = rule.events?.[0] || state.schema?.events?.find((e) => e.startsWith('user-')) || 'user-opened-app';
-  const sampleEvent = { type: 'track', event: eventName, userId: 'u-sample', properties: {}, timestamp: new Date().toISOString() };
+  return JSON.stringify({ type: 'track', event: eventName, userId: 'u-sample', properties: {}, timestamp: new Date().toISOString() }, null, 2);
+}
+
+export function tryPanel(candidate, rule) {
+  // The sample event follows the rule's event filter as long as the author
+  // has not edited it: a filter typed after the panel was drawn would
+  // otherwise skip the rule on its own sample.
+  let generated = sampleEvent(rule);
   const sampleUser = state.schema?.sample_user || { traits: {}, stats: { daily: { ads_watched: 0, cards_played: 0 } } };
-  const ev = h('textarea.code#try-event', { spellcheck: 'false', 'aria-label': 'sample event', value: JSON.stringify(sampleEvent, null, 2) });
+  const ev = h('textarea.code#try-event', { spellcheck: 'false', 'aria-label': 'sample event', value: generated });
   const user = h('textarea.code#try-user', { spellcheck: 'false', 'aria-label': 'sample user', value: JSON.stringify(sampleUser, null, 2) });
   const before = h('input#try-segments', { placeholder: 'segments before, e.g. casual, ad-watcher', 'aria-label': 'segments before' });
   const out = h('div#try-result');
 
   const run = async () => {
+    if (ev.value === generated) ev.value = generated = sampleEvent(rule);
     let body;
     try {
       body = {
