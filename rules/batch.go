@@ -9,52 +9,100 @@ import (
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
-	"cel.dev/cel-go/common/types/traits"
+	"cel.dev/cel-go/interpreter"
 )
 
 // A batch evaluates the candidate rules of one event name as one CEL
-// program, `[rule_outcome(w1), rule_outcome(w2), ...]`: the interpreter's
-// fixed cost per program (frame, activation, result checks) is paid once
-// per event instead of once per rule, and each wi is the rule's residual
-// expression, without the event-name tests the index already answered.
+// program, `rule_outcome(0, w0) && rule_outcome(1, w1) && ...`: the
+// interpreter's fixed cost per program (frame, activation, result checks)
+// is paid once per event instead of once per rule, each wi is the rule's
+// residual expression, without the event-name tests the index already
+// answered, and the memo (memo.go) shares what the rules have in common.
 //
-// rule_outcome is non-strict, so one rule failing at run time (a missing
-// trait) turns into its own "error" outcome and leaves the others alone,
-// exactly as when each rule runs on its own. It exists only in the batch
+// rule_outcome(k, w) records w's outcome as rule k's and is true, so the
+// conjunction runs every rule. It is planned into an outcomeNode, which
+// takes w's value whatever it is: one rule failing at run time (a missing
+// trait) is that rule's "error" outcome and leaves the others alone, as
+// when each rule runs on its own. The function exists only in the batch
 // environment; authors cannot call it.
 const outcomeFunc = "rule_outcome"
 
 // Outcomes of one rule in a batch.
 const (
+	outcomeUnset   = types.Int(-1)
 	outcomeNoMatch = types.Int(0)
 	outcomeMatch   = types.Int(1)
 	outcomeError   = types.Int(2)
 )
 
+func outcomeOf(v ref.Val) types.Int {
+	switch v {
+	case types.True:
+		return outcomeMatch
+	case types.False:
+		return outcomeNoMatch
+	}
+	return outcomeError // an error, or a dyn result that is not a bool
+}
+
 type batch struct {
 	// rules are the candidates in rule-set order.
 	rules []*compiledRule
 	prog  cel.Program
-	// slot is, per rule, its index in the program's result list, or -1 for
-	// a rule evaluated on its own (one with a runtime cost limit).
+	// slot is, per rule, its outcome index in the program, or -1 for a rule
+	// evaluated on its own (one with a runtime cost limit).
 	slot []int
-	// memoSlots is how many distinct paths the program memoizes (memo.go).
-	memoSlots int
+	// batched is how many rules the program runs; memoSlots how many
+	// values it memoizes.
+	batched, memoSlots int
 }
 
 func batchEnv(env *cel.Env) (*cel.Env, error) {
 	return env.Extend(cel.Function(outcomeFunc,
-		cel.Overload(outcomeFunc+"_dyn", []*cel.Type{cel.DynType}, cel.IntType,
+		cel.Overload(outcomeFunc+"_int_dyn", []*cel.Type{cel.IntType, cel.DynType}, cel.BoolType,
 			cel.OverloadIsNonStrict(),
-			cel.UnaryBinding(func(v ref.Val) ref.Val {
-				switch v {
-				case types.True:
-					return outcomeMatch
-				case types.False:
-					return outcomeNoMatch
-				}
-				return outcomeError // an error, or a dyn result that is not a bool
-			}))))
+			// Only reached if the planner did not build an outcomeNode; the
+			// outcome then stays unset and the rule runs on its own.
+			cel.BinaryBinding(func(_, _ ref.Val) ref.Val { return types.True }))))
+}
+
+// outcomeNode is a planned rule_outcome(k, w).
+type outcomeNode struct {
+	id int64
+	k  int
+	w  interpreter.InterpretableV2
+}
+
+func (n *outcomeNode) ID() int64 { return n.id }
+
+func (n *outcomeNode) Exec(frame *interpreter.ExecutionFrame) ref.Val {
+	v := n.w.Exec(frame)
+	if act, ok := frame.Scope().(*activation); ok && n.k < len(act.outcomes) {
+		act.outcomes[n.k] = outcomeOf(v)
+	}
+	return types.True
+}
+
+func (n *outcomeNode) Eval(a interpreter.Activation) ref.Val {
+	return interpreter.EvalActivation(a, n.Exec)
+}
+
+func planOutcomes() cel.ProgramOption {
+	return cel.CustomDecoratorV2(func(i interpreter.InterpretableV2) (interpreter.InterpretableV2, error) {
+		call, ok := i.(interpreter.InterpretableCall)
+		if !ok || call.Function() != outcomeFunc || len(call.Args()) != 2 {
+			return i, nil
+		}
+		k, ok := call.Args()[0].(interpreter.InterpretableConst)
+		if !ok {
+			return i, nil
+		}
+		n, ok := k.Value().(types.Int)
+		if !ok {
+			return i, nil
+		}
+		return &outcomeNode{id: i.ID(), k: int(n), w: call.Args()[1]}, nil
+	})
 }
 
 // newBatch plans one batch. indexed says the rules run only on events whose
@@ -62,65 +110,57 @@ func batchEnv(env *cel.Env) (*cel.Env, error) {
 func newBatch(env *cel.Env, rules []*compiledRule, indexed bool) (*batch, error) {
 	b := &batch{rules: rules, slot: make([]int, len(rules))}
 	var src strings.Builder
-	n := 0
 	for i, r := range rules {
 		if r.costly {
 			b.slot[i] = -1
 			continue
 		}
-		b.slot[i] = n
-		n++
+		b.slot[i] = b.batched
 		expr := r.When
 		if indexed {
 			expr = r.residual
 		}
-		if src.Len() == 0 {
-			src.WriteString("[")
-		} else {
-			src.WriteString(",")
+		if b.batched > 0 {
+			src.WriteString(" && ")
 		}
 		// Newlines so a trailing // comment in a rule ends with it.
-		fmt.Fprintf(&src, "%s(\n%s\n)", outcomeFunc, expr)
+		fmt.Fprintf(&src, "%s(%d, \n%s\n)", outcomeFunc, b.batched, expr)
+		b.batched++
 	}
-	if n == 0 {
+	if b.batched == 0 {
 		return b, nil
 	}
-	src.WriteString("]")
 	a, iss := env.Compile(src.String())
 	if iss != nil && iss.Err() != nil {
-		return nil, fmt.Errorf("rules: batch of %d rules: %w", n, iss.Err())
+		return nil, fmt.Errorf("rules: batch of %d rules: %w", b.batched, iss.Err())
 	}
-	var memo memoPlanner
-	prog, err := env.Program(a, cel.EvalOptions(cel.OptOptimize), memo.option())
+	memo := newMemoPlanner(a)
+	prog, err := env.Program(a, cel.EvalOptions(cel.OptOptimize), planOutcomes(), memo.option())
 	if err != nil {
-		return nil, fmt.Errorf("rules: plan batch of %d rules: %w", n, err)
+		return nil, fmt.Errorf("rules: plan batch of %d rules: %w", b.batched, err)
 	}
 	b.prog = prog
 	b.memoSlots = memo.assign()
 	return b, nil
 }
 
-// eval runs the batch and reports each rule's outcome in rule order. A
-// batch whose program fails as a whole (it should not) falls back to the
-// rules' own programs, so the answer never depends on batching.
+// eval runs the batch and reports each rule's outcome in rule order. A rule
+// whose outcome the program did not record (it always should) runs on its
+// own, so the answer never depends on batching.
 func (b *batch) eval(state *evalState, each func(r *compiledRule, outcome types.Int)) {
-	var outs traits.Lister
+	state.prepare(b.memoSlots, b.batched)
 	if b.prog != nil {
-		state.memo(b.memoSlots)
-		if v, _, err := b.prog.Eval(&state.act); err == nil {
-			outs, _ = v.(traits.Lister)
-		}
+		b.prog.Eval(&state.act) // outcomes land in state.act.outcomes
 	}
 	for i, r := range b.rules {
-		if k := b.slot[i]; k >= 0 && outs != nil {
-			o, ok := outs.Get(types.Int(k)).(types.Int)
-			if !ok {
-				o = outcomeError
-			}
-			each(r, o)
-			continue
+		o := outcomeUnset
+		if k := b.slot[i]; k >= 0 {
+			o = state.act.outcomes[k]
 		}
-		each(r, r.eval(&state.act))
+		if o == outcomeUnset {
+			o = r.eval(&state.act)
+		}
+		each(r, o)
 	}
 }
 

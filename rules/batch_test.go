@@ -201,3 +201,29 @@ func TestObjectTypesCoverTheGoStructs(t *testing.T) {
 		}
 	}
 }
+
+// Every batched rule's outcome comes from the batch program itself, not
+// from the fallback that runs a rule on its own.
+func TestBatchRecordsEveryOutcome(t *testing.T) {
+	eng, err := Compile(batchRuleSet(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, u := benchInput()
+	for name, b := range eng.batches {
+		if b.prog == nil {
+			continue
+		}
+		st := eng.types.getEvalState(ev, u, t0)
+		st.prepare(b.memoSlots, b.batched)
+		if _, _, err := b.prog.Eval(&st.act); err != nil {
+			t.Fatalf("%s: batch failed: %v", name, err)
+		}
+		for k, o := range st.act.outcomes {
+			if o == outcomeUnset {
+				t.Errorf("%s: rule %d of %d has no outcome", name, k, b.batched)
+			}
+		}
+		eng.types.putEvalState(st)
+	}
+}

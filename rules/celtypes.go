@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"reflect"
+	"sync"
 	"time"
 
 	"cel.dev/cel-go/common/types"
@@ -180,10 +181,12 @@ func (p *typeProvider) NewValue(name string, fields map[string]ref.Val) ref.Val 
 	return p.Provider.NewValue(name, fields)
 }
 
-// ruleTypes holds the four object types of one environment.
+// ruleTypes holds the four object types of one environment, and the
+// evaluation states of the engines compiled in it.
 type ruleTypes struct {
 	event, user, stats, counters *objectType
 	adapter                      types.Adapter
+	states                       sync.Pool
 }
 
 var dynMap = types.NewMapType(types.StringType, types.DynType)
@@ -296,27 +299,39 @@ type evalStats struct {
 	periods [4]object
 }
 
-// evalState is everything one Evaluate call adapts, in one allocation.
+// evalState is everything one Evaluate call adapts. States are pooled per
+// engine: most of an evaluation's garbage was this.
 type evalState struct {
-	act     activation
-	ev      evalEvent
-	evObj   object
-	usr     evalUser
-	usrObj  object
-	memoBuf [16]ref.Val
+	act      activation
+	ev       evalEvent
+	evObj    object
+	usr      evalUser
+	usrObj   object
+	memoBuf  [16]ref.Val
+	outcomes []types.Int
 }
 
-// memo gives the activation n empty memo slots.
-func (st *evalState) memo(n int) {
+// prepare gives the activation n empty memo slots and k unset outcomes.
+func (st *evalState) prepare(n, k int) {
 	if n <= len(st.memoBuf) {
 		st.act.memo = st.memoBuf[:n]
-		return
+	} else {
+		st.act.memo = make([]ref.Val, n)
 	}
-	st.act.memo = make([]ref.Val, n)
+	if cap(st.outcomes) < k {
+		st.outcomes = make([]types.Int, k)
+	}
+	st.act.outcomes = st.outcomes[:k]
+	for i := range st.act.outcomes {
+		st.act.outcomes[i] = outcomeUnset
+	}
 }
 
-func (rt *ruleTypes) newEvalState(ev *event.Event, u *User, now time.Time) *evalState {
-	st := &evalState{}
+func (rt *ruleTypes) getEvalState(ev *event.Event, u *User, now time.Time) *evalState {
+	st, _ := rt.states.Get().(*evalState)
+	if st == nil {
+		st = &evalState{}
+	}
 	if u == nil {
 		u = &User{} // the user the platform has not seen
 	}
@@ -326,12 +341,18 @@ func (rt *ruleTypes) newEvalState(ev *event.Event, u *User, now time.Time) *eval
 	s := &st.usr.stats
 	s.s = &u.Stats
 	s.obj = object{rt.stats, s}
-	for i, c := range []*Counters{&u.Stats.Hourly, &u.Stats.Daily, &u.Stats.Monthly, &u.Stats.Yearly} {
-		s.periods[i] = object{rt.counters, c}
-	}
+	s.periods = [4]object{{rt.counters, &u.Stats.Hourly}, {rt.counters, &u.Stats.Daily}, {rt.counters, &u.Stats.Monthly}, {rt.counters, &u.Stats.Yearly}}
 	st.usrObj = object{rt.user, &st.usr}
 	st.act = activation{event: &st.evObj, user: &st.usrObj, nowTime: now}
 	return st
+}
+
+// putEvalState drops every reference to the event and the user before the
+// state goes back to the pool.
+func (rt *ruleTypes) putEvalState(st *evalState) {
+	outcomes := st.outcomes
+	*st = evalState{outcomes: outcomes}
+	rt.states.Put(st)
 }
 
 // eventTime is the time a match is stamped with: the corrected event time,

@@ -40,7 +40,8 @@ func (e *Engine) Evaluate(ev *event.Event, u *User, now time.Time) ([]Match, Eva
 	if len(b.rules) == 0 {
 		return nil, st
 	}
-	state := e.types.newEvalState(ev, u, now)
+	state := e.types.getEvalState(ev, u, now)
+	defer e.types.putEvalState(state)
 	at := eventTime(ev)
 	if at.IsZero() {
 		at = now
@@ -48,7 +49,7 @@ func (e *Engine) Evaluate(ev *event.Event, u *User, now time.Time) ([]Match, Eva
 	var out []Match
 	b.eval(state, func(r *compiledRule, o types.Int) {
 		if o == outcomeMatch && out == nil {
-			out = make([]Match, 0, min(len(b.rules), 8)) // one allocation for most events
+			out = make([]Match, 0, min(len(b.rules), 4)) // one allocation for most events
 		}
 		out = e.record(out, &st, r, o, at)
 	})
@@ -69,7 +70,8 @@ func (e *Engine) run(cands []*compiledRule, ev *event.Event, u *User, now time.T
 	if len(cands) == 0 {
 		return nil, st
 	}
-	state := e.types.newEvalState(ev, u, now)
+	state := e.types.getEvalState(ev, u, now)
+	defer e.types.putEvalState(state)
 	at := eventTime(ev)
 	if at.IsZero() {
 		at = now
@@ -104,8 +106,10 @@ type activation struct {
 	// now is adapted on first use: most rules never read it.
 	now     ref.Val
 	nowTime time.Time
-	// memo holds the paths a batch resolved for this event (memo.go).
-	memo []ref.Val
+	// memo holds the values a batch shares between its rules (memo.go);
+	// outcomes what each of its rules gave (batch.go).
+	memo     []ref.Val
+	outcomes []types.Int
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
