@@ -83,8 +83,10 @@ type dedupMergeFn struct {
 	writes map[string]bigtablestore.StoredProfile
 }
 
-func (fn *dedupMergeFn) horizon() time.Duration { return time.Duration(fn.HorizonMs) * time.Millisecond }
-func (fn *dedupMergeFn) idle() time.Duration    { return time.Duration(fn.IdleMs) * time.Millisecond }
+func (fn *dedupMergeFn) horizon() time.Duration {
+	return time.Duration(fn.HorizonMs) * time.Millisecond
+}
+func (fn *dedupMergeFn) idle() time.Duration { return time.Duration(fn.IdleMs) * time.Millisecond }
 
 func (fn *dedupMergeFn) Setup(ctx context.Context) error {
 	lr, err := fn.Rules.start(ctx)

@@ -31,16 +31,16 @@ const (
 // DeadLetter is the JSON body of an events-dlq message: the typed reason and
 // the original payload, as DESIGN.md asks of bad rows.
 type DeadLetter struct {
-	Reason    string            `json:"reason"`
-	Error     string            `json:"error"`
-	Pipeline  string            `json:"pipeline"`
-	MessageID string            `json:"message_id,omitempty"`
+	Reason    string `json:"reason"`
+	Error     string `json:"error"`
+	Pipeline  string `json:"pipeline"`
+	MessageID string `json:"message_id,omitempty"`
 	// Payload is the original message body; PayloadBase64 holds it instead
 	// when it is not valid UTF-8, so it survives byte for byte.
-	Payload       string `json:"payload,omitempty"`
-	PayloadBase64 []byte `json:"payload_base64,omitempty"`
-	Attrs     map[string]string `json:"attributes,omitempty"`
-	At        time.Time         `json:"at"`
+	Payload       string            `json:"payload,omitempty"`
+	PayloadBase64 []byte            `json:"payload_base64,omitempty"`
+	Attrs         map[string]string `json:"attributes,omitempty"`
+	At            time.Time         `json:"at"`
 }
 
 // ParseOptions configure Parse.

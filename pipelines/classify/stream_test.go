@@ -174,7 +174,7 @@ func TestStreamCases(t *testing.T) {
 
 	// Partner changes: only each partner's segments, in activate's format.
 	type change struct {
-		User           string
+		User            string
 		Segments, Added []string
 	}
 	partnerWant := map[string][]change{
