@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -53,10 +54,25 @@ func main() {
 	duration := flag.Duration("duration", 20*time.Second, "measured time")
 	warmup := flag.Duration("warmup", 2*time.Second, "time at the rate before measuring")
 	users := flag.Int("users", 10000, "profiles written; requests pick one at random, 1 in 20 an unknown user (404)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench/profiles:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/profiles:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err := run(context.Background(), *reqRate, *duration, *warmup, *users); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/profiles:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
