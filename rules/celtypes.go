@@ -315,6 +315,7 @@ type evalState struct {
 func (st *evalState) prepare(n, k int) {
 	if n <= len(st.memoBuf) {
 		st.act.memo = st.memoBuf[:n]
+		clear(st.act.memo)
 	} else {
 		st.act.memo = make([]ref.Val, n)
 	}
@@ -347,11 +348,11 @@ func (rt *ruleTypes) getEvalState(ev *event.Event, u *User, now time.Time) *eval
 	return st
 }
 
-// putEvalState drops every reference to the event and the user before the
-// state goes back to the pool.
+// putEvalState returns a state to the pool. It keeps its references to the
+// last event and user until it is reused or the pool is emptied at the
+// next collections: clearing the state here cost more write barriers than
+// the rest of an evaluation.
 func (rt *ruleTypes) putEvalState(st *evalState) {
-	outcomes := st.outcomes
-	*st = evalState{outcomes: outcomes}
 	rt.states.Put(st)
 }
 
