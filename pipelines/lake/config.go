@@ -30,6 +30,10 @@ type Config struct {
 	GCSEndpoint string
 	// Readers is the number of concurrent pull loops.
 	Readers int
+	// AckDeadline is the deadline the reader keeps extending on messages
+	// it holds; after a failed run they come again this long after its last
+	// extension. Zero keeps the reader's default (60 s).
+	AckDeadline time.Duration
 	// RollInterval is the processing-time window of an object.
 	RollInterval time.Duration
 	// RollBytes is the size at which an object is rolled early.
@@ -83,6 +87,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.PubSubEndpoint, "pubsub_endpoint", c.PubSubEndpoint, "host:port of a Pub/Sub emulator (default: the real service)")
 	fs.StringVar(&c.GCSEndpoint, "gcs_endpoint", c.GCSEndpoint, "base URL of a GCS emulator for a gs:// lake, e.g. http://127.0.0.1:4443")
 	fs.IntVar(&c.Readers, "readers", c.Readers, "concurrent Pub/Sub pull loops")
+	fs.DurationVar(&c.AckDeadline, "ack_deadline", c.AckDeadline, "ack deadline kept on messages in flight: how soon a failed run's messages are redelivered (default 60s)")
 	fs.DurationVar(&c.RollInterval, "roll_interval", c.RollInterval, "processing-time window of a lake object (whole seconds)")
 	fs.Int64Var(&c.RollBytes, "roll_bytes", c.RollBytes, "compressed size at which an object is rolled early")
 	fs.DurationVar(&c.RollGrace, "roll_grace", c.RollGrace, "wait after a window ends before rolling it (default min(30s, roll_interval))")

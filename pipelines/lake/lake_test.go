@@ -77,6 +77,9 @@ func (e *env) config() Config {
 	cfg.RollInterval = time.Second
 	cfg.RollGrace = time.Second
 	cfg.Shards = 2
+	// The subscription's own deadline: a failed run's messages come again
+	// in seconds, not a minute.
+	cfg.AckDeadline = 10 * time.Second
 	return cfg
 }
 
@@ -197,7 +200,9 @@ func (e *env) tryView(t *testing.T) (lakeView, error) {
 	ctx := context.Background()
 	v := lakeView{objects: map[string][]string{}, staged: map[string][]string{}}
 	b := e.gcsc.Bucket(e.names.Buckets.Lake)
-	for _, prefix := range []string{e.names.LakePrefixes.Raw, e.names.LakePrefixes.Staging + "lake/raw/"} {
+	// Staging first: a roll writes its object before it removes the parts,
+	// so an event being rolled meanwhile is seen in one place or the other.
+	for _, prefix := range []string{e.names.LakePrefixes.Staging + "lake/raw/", e.names.LakePrefixes.Raw} {
 		it := b.Objects(ctx, &storage.Query{Prefix: prefix})
 		for {
 			a, err := it.Next()

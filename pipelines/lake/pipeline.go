@@ -23,8 +23,9 @@ func Build(s beam.Scope, cfg Config) error {
 	}
 	s = s.Scope("lake")
 	msgs := pubsubio.Read(s, cfg.Project, cfg.Subscription, pubsubio.ReadOptions{
-		Endpoint: cfg.PubSubEndpoint,
-		Readers:  cfg.Readers,
+		Endpoint:    cfg.PubSubEndpoint,
+		Readers:     cfg.Readers,
+		AckDeadline: cfg.AckDeadline,
 	})
 	return lakewriter.Write(s, beam.ParDo(s, toRecord, msgs), opts)
 }
