@@ -51,6 +51,7 @@ func runWith(ctx context.Context, specs map[string]pipelineSpec, args []string, 
 	defer func() {
 		flag.CommandLine = base
 		resetBeamFlags(fs, base)
+		clearPipelineOptions()
 	}()
 	if err := fs.Parse(args[1:]); err != nil {
 		return err

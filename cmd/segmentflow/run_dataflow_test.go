@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -59,20 +60,88 @@ func findJob(s string) *df.Job {
 	return nil
 }
 
-// TestLakeTranslatesToDataflowStreamingJob: the lake pipeline becomes a
-// streaming Dataflow job on Streaming Engine and runner v2, named so that
-// --update finds the running job, carrying the pipeline's parameters as
-// pipeline options, with transform names that do not depend on the
-// parameters (a Dataflow update matches transforms by name).
-func TestLakeTranslatesToDataflowStreamingJob(t *testing.T) {
-	job, names, log := dryRun(t, "run", "lake", "--lake=gs://segmentflow-test-lake", "--subscription=lake-a", "--pubsub_project=segmentflow-test",
-		"--update", `--transform_name_mapping={"lake/old":"lake/new"}`)
+// streamingLaunches are, per streaming pipeline, two sets of its parameters
+// (a launch and a later update with other values) and what the first one
+// must show in the job: pipeline options and the subscription the native
+// Pub/Sub read of Dataflow pulls.
+var streamingLaunches = map[string]struct {
+	first, second []string
+	options       map[string]string
+	subscription  string
+}{
+	"lake": {
+		first:        []string{"--lake=gs://segmentflow-test-lake", "--subscription=lake-a", "--pubsub_project=segmentflow-test"},
+		second:       []string{"--lake=gs://other-lake", "--subscription=lake-b", "--readers=3", "--shards=2"},
+		options:      map[string]string{"lake": "gs://segmentflow-test-lake", "subscription": "lake-a"},
+		subscription: "projects/segmentflow-test/subscriptions/lake-a",
+	},
+	"classify": {
+		first: []string{"--subscription=classify-a", "--pubsub_project=segmentflow-test", "--bigtable_instance=segmentflow",
+			"--rules_bucket=segmentflow-test-rules"},
+		second:       []string{"--subscription=classify-b", "--bigtable_instance=other", "--readers=2", "--join_batch=100"},
+		options:      map[string]string{"subscription": "classify-a", "bigtable_instance": "segmentflow", "rules_bucket": "segmentflow-test-rules"},
+		subscription: "projects/segmentflow-test/subscriptions/classify-a",
+	},
+}
 
+// TestStreamingPipelinesTranslateToDataflowStreamingJobs: each streaming
+// pipeline becomes a streaming Dataflow job on Streaming Engine and runner
+// v2, named so that --update finds the running job, carrying its parameters
+// as pipeline options, reading Pub/Sub natively, with transform names that
+// do not depend on the parameters (an update matches transforms by name).
+func TestStreamingPipelinesTranslateToDataflowStreamingJobs(t *testing.T) {
+	for name, spec := range pipelineSpecs() {
+		if !spec.streaming {
+			continue
+		}
+		launch, ok := streamingLaunches[name]
+		if !ok {
+			t.Errorf("streaming pipeline %s has no case in streamingLaunches", name)
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"run", name}, launch.first...)
+			args = append(args, "--update", fmt.Sprintf(`--transform_name_mapping={"%s/old":"%s/new"}`, name, name))
+			job, names, log := dryRun(t, args...)
+			checkStreamingJob(t, name, job)
+			if want := map[string]string{name + "/old": name + "/new"}; !reflect.DeepEqual(job.TransformNameMapping, want) {
+				t.Errorf("transform name mapping %v, want %v", job.TransformNameMapping, want)
+			}
+			opts := goOptions(t, job)
+			for k, v := range launch.options {
+				if got := opts[k]; got != v {
+					t.Errorf("pipeline option %s = %q, want %q (options: %v)", k, got, v, opts)
+				}
+			}
+			if !strings.Contains(log, launch.subscription) {
+				t.Errorf("the pipeline model does not read %s", launch.subscription)
+			}
+			if len(names) == 0 {
+				t.Fatal("no transform names in the logged pipeline model")
+			}
+			for _, n := range names {
+				if n != name && !strings.HasPrefix(n, name+"/") {
+					t.Errorf("transform %q is outside the %s scope", n, name)
+				}
+			}
+
+			// The flex-template launcher's form of a launch, other values.
+			job2, names2, _ := dryRun(t, append([]string{"--pipeline=" + name}, launch.second...)...)
+			checkStreamingJob(t, name, job2)
+			if !reflect.DeepEqual(names, names2) {
+				t.Errorf("transform names depend on the parameters, so --update would not map them:\n%q\n%q", names, names2)
+			}
+		})
+	}
+}
+
+func checkStreamingJob(t *testing.T, name string, job *df.Job) {
+	t.Helper()
 	if job.Type != "JOB_TYPE_STREAMING" {
 		t.Errorf("job type %q, want JOB_TYPE_STREAMING", job.Type)
 	}
-	if job.Name != "segmentflow-lake" {
-		t.Errorf("job name %q, want segmentflow-lake (the name terraform launches and --update matches)", job.Name)
+	if want := "segmentflow-" + name; job.Name != want {
+		t.Errorf("job name %q, want %s (the name terraform launches and --update matches)", job.Name, want)
 	}
 	if job.ProjectId != "segmentflow-test" {
 		t.Errorf("project %q", job.ProjectId)
@@ -82,14 +151,17 @@ func TestLakeTranslatesToDataflowStreamingJob(t *testing.T) {
 			t.Errorf("experiments %q lack %s", job.Environment.Experiments, e)
 		}
 	}
-	if want := map[string]string{"lake/old": "lake/new"}; !reflect.DeepEqual(job.TransformNameMapping, want) {
-		t.Errorf("transform name mapping %v, want %v", job.TransformNameMapping, want)
-	}
 	pkgs := job.Environment.WorkerPools[0].Packages
 	if len(pkgs) == 0 || pkgs[0].Name != "worker" || !strings.HasPrefix(pkgs[0].Location, "gs://segmentflow-test-staging/dataflow/") {
 		t.Errorf("worker package %+v, want the worker binary staged under --staging_location", pkgs)
 	}
+}
 
+// goOptions are the Go SDK's pipeline options of a job (the flags set on
+// the command line, shown in the Dataflow UI); it also checks the Dataflow
+// options of the region and staging flags.
+func goOptions(t *testing.T, job *df.Job) map[string]string {
+	t.Helper()
 	var sdkOpts struct {
 		Options struct {
 			Region, TempLocation string
@@ -104,30 +176,5 @@ func TestLakeTranslatesToDataflowStreamingJob(t *testing.T) {
 	if sdkOpts.Options.Region != "europe-west1" || !strings.HasPrefix(sdkOpts.Options.TempLocation, "gs://segmentflow-test-staging/") {
 		t.Errorf("dataflow options %+v", sdkOpts.Options)
 	}
-	for k, v := range map[string]string{"lake": "gs://segmentflow-test-lake", "subscription": "lake-a"} {
-		if got := sdkOpts.GoOptions.Options[k]; got != v {
-			t.Errorf("pipeline option %s = %q, want %q (options: %v)", k, got, v, sdkOpts.GoOptions.Options)
-		}
-	}
-
-	// On Dataflow the read is the runner's native Pub/Sub source.
-	if !strings.Contains(log, "projects/segmentflow-test/subscriptions/lake-a") {
-		t.Error("the pipeline model does not read projects/segmentflow-test/subscriptions/lake-a")
-	}
-	if len(names) == 0 {
-		t.Fatal("no transform names in the logged pipeline model")
-	}
-	for _, n := range names {
-		if n != "lake" && !strings.HasPrefix(n, "lake/") {
-			t.Errorf("transform %q is outside the lake scope", n)
-		}
-	}
-	// The flex-template launcher's form of the same launch, other values.
-	job2, names2, _ := dryRun(t, "--pipeline=lake", "--lake=gs://other-lake", "--subscription=lake-b", "--readers=3", "--shards=2")
-	if job2.Type != "JOB_TYPE_STREAMING" || job2.Name != "segmentflow-lake" {
-		t.Errorf("flex-style launch: job %q of type %q", job2.Name, job2.Type)
-	}
-	if !reflect.DeepEqual(names, names2) {
-		t.Errorf("transform names depend on the parameters, so --update would not map them:\n%q\n%q", names, names2)
-	}
+	return sdkOpts.GoOptions.Options
 }

@@ -74,3 +74,13 @@ func resetBeamFlags(fs, base *flag.FlagSet) {
 		}
 	})
 }
+
+// clearPipelineOptions empties the SDK's global pipeline options, which a
+// runner fills from the set flags but only where a key is still empty, so
+// that a later run in the same process carries its own values. The SDK has
+// no way to delete a key: a cleared one stays, empty.
+func clearPipelineOptions() {
+	for k := range beam.PipelineOptions.Export().Options {
+		beam.PipelineOptions.Set(k, "")
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"github.com/segmentflow/segmentflow/pipelines/classify"
 	"github.com/segmentflow/segmentflow/pipelines/lake"
 )
 
@@ -38,6 +39,8 @@ func newSpec[C any](summary string, streaming bool, register func(*C, *flag.Flag
 // in here (its package registers its DoFns in init).
 func pipelineSpecs() map[string]pipelineSpec {
 	return map[string]pipelineSpec{
+		"classify": newSpec("streaming: classify events by the live rule set into Bigtable profiles, partner changes to activation-<partner>", true,
+			(*classify.Config).RegisterFlags, classify.Build),
 		"lake": newSpec("streaming: the events subscription into the raw lake (LAKE/raw/YYYY/MM/DD/HH/)", true,
 			(*lake.Config).RegisterFlags, lake.Build),
 	}
