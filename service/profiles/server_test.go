@@ -255,7 +255,7 @@ func TestNotFoundHealthReadyMetrics(t *testing.T) {
 	}
 	getProfile(t, hs.URL, "u1")
 	// A user id with a slash arrives escaped and is looked up whole.
-	if code, body := get(t, hs.URL+"/v1/profiles/a%2Fb"); code != http.StatusNotFound {
+	if code, body := get(t, hs.URL+"/v1/profiles/a%2Fb"); code != http.StatusNotFound || !strings.Contains(body, "no profile for user a/b") {
 		t.Fatalf("escaped id: %d %s", code, body)
 	}
 	if code, _ := get(t, hs.URL+"/healthz"); code != http.StatusOK {
