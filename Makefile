@@ -8,7 +8,7 @@ GO ?= go
 PKGS := ./...
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build test infra-check run bench lint prism-patch test-go test-fuzz-smoke bench-prism bench-profiles test-web tools help
+.PHONY: all build test infra-check run bench lint prism-patch test-go test-fuzz-smoke bench-prism bench-profiles bench-collector bench-activate test-web tools help
 
 all: build
 
@@ -19,6 +19,8 @@ help:
 	@echo "make bench        Go benchmarks of the domain packages"
 	@echo "make bench-prism  streaming throughput/latency on prism at steady rates"
 	@echo "make bench-profiles  profile API latency at 1,000 requests/s on the Bigtable emulator"
+	@echo "make bench-collector  tracking API on pstest vs a bare net/http handler: req/s, events/s, p50/p99"
+	@echo "make bench-activate   partner delivery: throughput per partner, healthy latency while others fail"
 	@echo "make test-web     the rules console in headless Chromium (part of make test)"
 	@echo "make lint         gofmt + go vet"
 	@echo "make infra-check  terraform fmt/validate/tflint/plan, offline"
@@ -72,3 +74,15 @@ bench-prism: prism-patch
 # loopback; prints p50/p90/p99 (target p99 < 10 ms at 1,000/s).
 bench-profiles: prism-patch
 	$(GO) run ./bench/profiles $(ARGS)
+
+# The tracking API on loopback against pstest, side by side with a bare
+# net/http handler (targets: >= 50% of its request rate; p99 < 20 ms at
+# 1,000 req/s of 20-event batches). ARGS: --duration, --rate, --clients.
+bench-collector: prism-patch
+	$(GO) run ./bench/collector $(ARGS)
+
+# Partner delivery through pstest to httptest partners: throughput per
+# partner, then a healthy partner's latency while another answers 503 and a
+# third hangs. ARGS: --changes, --rate, --duration, --config.
+bench-activate: prism-patch
+	$(GO) run ./bench/activate $(ARGS)
