@@ -45,6 +45,11 @@ type Limits struct {
 	Breaker Breaker  `json:"breaker"`
 	// MaxOutstanding is how many Pub/Sub messages may be held unacked.
 	MaxOutstanding int `json:"max_outstanding"`
+	// Streams is the number of StreamingPull streams of the partner's
+	// subscription. One carries far more than a partner API takes from
+	// Google Pub/Sub; the emulator hands out about 100 messages/s per
+	// stream, so benchmarks on it need more.
+	Streams int `json:"streams"`
 	// OrderingCache is how many users' last delivered versions are kept.
 	OrderingCache int `json:"ordering_cache"`
 	// Format of file drops: "ndjson" or "csv".
@@ -100,6 +105,7 @@ var DefaultLimits = Limits{
 	BatchMode:      "array",
 	Timeout:        Duration(10 * time.Second),
 	MaxOutstanding: 1000,
+	Streams:        1,
 	OrderingCache:  100_000,
 	Format:         partner.FormatNDJSON,
 	Retry: Retry{
@@ -180,6 +186,9 @@ func (l Limits) check() error {
 	var errs []error
 	if l.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("concurrency %d: want >= 1", l.Concurrency))
+	}
+	if l.Streams < 1 {
+		errs = append(errs, fmt.Errorf("streams %d: want >= 1", l.Streams))
 	}
 	if l.Rate < 0 {
 		errs = append(errs, fmt.Errorf("rate %v: want >= 0", l.Rate))

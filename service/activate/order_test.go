@@ -68,6 +68,7 @@ partners:
     batch_mode: single
   dmp:
     format: csv
+    streams: 4
 `
 	c, err := ParseConfig([]byte(doc))
 	if err != nil {
@@ -85,6 +86,9 @@ partners:
 	if h, err := a.Headers(); err != nil || h["Authorization"] != "Bearer abc" {
 		t.Fatalf("headers %v %v", h, err)
 	}
+	if c.For("dmp").Streams != 4 || a.Streams != 1 {
+		t.Fatalf("streams: dmp %d, dsp-a %d", c.For("dmp").Streams, a.Streams)
+	}
 	if d := c.For("other"); time.Duration(d.Timeout) != 3*time.Second || d.Format != "ndjson" {
 		t.Fatalf("defaults for unknown partner: %+v", d.Limits)
 	}
@@ -93,6 +97,7 @@ partners:
 		"partners: {x: {batch_mode: stream}}",
 		"defaults: {timeout: forever}",
 		"defaults: {concurrency: 0}",
+		"partners: {x: {streams: 0}}",
 	} {
 		if _, err := ParseConfig([]byte(bad)); err == nil {
 			t.Errorf("ParseConfig(%q) accepted", bad)

@@ -203,7 +203,7 @@ func newLoop(opts Options, p rules.Partner, m *metrics) (*loop, error) {
 	if opts.PubSub != nil {
 		sub := opts.PubSub.Subscriber(opts.Names.ActivationSubscription(p.ID))
 		sub.ReceiveSettings.MaxOutstandingMessages = lim.MaxOutstanding
-		sub.ReceiveSettings.NumGoroutines = 1
+		sub.ReceiveSettings.NumGoroutines = lim.Streams
 		// Messages are held while a batch is retried: extend their
 		// deadlines for at least the retry budget.
 		sub.ReceiveSettings.MaxExtension = max(time.Hour, 2*time.Duration(lim.Retry.Budget))
