@@ -11,11 +11,7 @@ func (s *Stack) PrintEndpoints(w io.Writer) {
 	fmt.Fprintf(w, "  collector     %s   (write key %q: curl -u %s: %s/v1/track -d '{...}')\n", s.CollectorURL, s.cfg.WriteKey, s.cfg.WriteKey, s.CollectorURL)
 	fmt.Fprintf(w, "  rules API     %s/v1/rulesets/current   (Authorization: Bearer %s)\n", s.RulesURL, s.cfg.RulesToken)
 	fmt.Fprintf(w, "  console       %s/\n", s.RulesURL)
-	if s.ProfilesURL != "" {
-		fmt.Fprintf(w, "  profile API   %s/v1/profiles/{userId}\n", s.ProfilesURL)
-	} else {
-		fmt.Fprintf(w, "  profile API   not available in this build (service/profiles)\n")
-	}
+	fmt.Fprintf(w, "  profile API   %s/v1/profiles/{userId}\n", s.ProfilesURL)
 	fmt.Fprintf(w, "  Pub/Sub       %s   (PUBSUB_EMULATOR_HOST)\n", s.PubSub.Addr)
 	fmt.Fprintf(w, "  Bigtable      %s   (BIGTABLE_EMULATOR_HOST, instance %s)\n", s.Bigtable.Addr, s.cfg.Instance)
 	fmt.Fprintf(w, "  GCS           %s   (STORAGE_EMULATOR_HOST; lake gs://%s, rules gs://%s)\n", s.GCS.URL, s.Names.Buckets.Lake, s.Names.Buckets.Rules)

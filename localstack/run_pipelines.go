@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"github.com/segmentflow/segmentflow/pipelines/classify"
 	"github.com/segmentflow/segmentflow/pipelines/lake"
 )
 
@@ -26,6 +27,20 @@ func (s *Stack) startPipelines() error {
 		restart: s.cfg.PipelineRestart,
 		log:     s.log,
 	})
+	ccfg := classify.Defaults()
+	ccfg.Project = s.cfg.Project
+	ccfg.PubSubEndpoint = s.PubSub.Addr
+	ccfg.BigtableProject = s.cfg.Project
+	ccfg.BigtableInstance = s.cfg.Instance
+	ccfg.BigtableEndpoint = s.Bigtable.Addr
+	ccfg.GCSEndpoint = s.GCS.URL
+	s.jobs = append(s.jobs, &streamingJob{
+		name:    "classify",
+		build:   func(sc beam.Scope) error { return classify.Build(sc, ccfg) },
+		restart: s.cfg.PipelineRestart,
+		log:     s.log,
+	})
+	s.classifyOn = true
 	ctx, cancel := context.WithCancel(context.Background())
 	s.jobStop = cancel
 	for _, j := range s.jobs {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/bigtable"
@@ -29,6 +30,7 @@ import (
 	"github.com/segmentflow/segmentflow/rules"
 	"github.com/segmentflow/segmentflow/service/activate"
 	"github.com/segmentflow/segmentflow/service/collector"
+	"github.com/segmentflow/segmentflow/service/profiles"
 	"github.com/segmentflow/segmentflow/service/rulesapi"
 	"github.com/segmentflow/segmentflow/web"
 )
@@ -75,6 +77,10 @@ type Stack struct {
 	lake       *lakeWatch
 	jobs       []*streamingJob
 	classifyOn bool
+	profileAPI *profiles.Server
+	jm         jobMetrics
+	// Beam counters of classify, read from prism's Job API.
+	classified, classifyDead atomic.Int64
 
 	// stages, stopped in reverse dependency order by Shutdown.
 	genStop, jobStop, actStop, watchStop context.CancelFunc
@@ -122,6 +128,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 	if err := s.startRulesAPI(); err != nil {
+		return nil, err
+	}
+	if err := s.startProfileAPI(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.startActivate(ctx); err != nil {
@@ -295,6 +304,24 @@ func (s *Stack) serve(name, addr string, h http.Handler) (string, error) {
 	return ln.Addr().String(), nil
 }
 
+func (s *Stack) startProfileAPI(ctx context.Context) error {
+	srv, err := profiles.New(ctx, profiles.Config{
+		Profiles: bigtablestore.NewProfiles(s.btClient, s.Names.Tables.Profiles),
+		Rules:    rulestore.New(s.gcs, s.Names.Buckets.Rules),
+		Logger:   s.log,
+	})
+	if err != nil {
+		return err
+	}
+	s.profileAPI = srv
+	addr, err := s.serve("profile API", s.cfg.ProfilesAddr, srv.Handler())
+	if err != nil {
+		return err
+	}
+	s.ProfilesURL = "http://" + addr
+	return nil
+}
+
 // startActivate starts a receiver per HTTP partner (or uses the partner's
 // real endpoint), a directory per file-drop partner, and activate for all.
 func (s *Stack) startActivate(ctx context.Context) error {
@@ -437,6 +464,17 @@ func (s *Stack) startWatchers() {
 	} else {
 		s.log.Warn("profile watch", "err", err)
 	}
+	s.every(ctx, 2*time.Second, func(ctx context.Context) {
+		c, err := s.jm.counters(ctx, "classify")
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Debug("prism job metrics", "err", err)
+			}
+			return
+		}
+		s.classified.Store(c["classified"])
+		s.classifyDead.Store(c["dead_lettered"])
+	})
 	if s.cfg.StatusEvery > 0 {
 		s.every(ctx, s.cfg.StatusEvery, func(context.Context) {
 			fmt.Fprintln(s.cfg.Out, s.Status().Line())
@@ -509,6 +547,10 @@ func (s *Stack) shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if s.profileAPI != nil {
+		s.profileAPI.Close()
+	}
+	s.jm.close()
 	if s.lake != nil {
 		fmt.Fprintln(s.cfg.Out, s.Status().Line())
 	}

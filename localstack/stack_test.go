@@ -290,6 +290,7 @@ func TestEndToEnd(t *testing.T) {
 			applied = time.Since(published)
 			return nil
 		})
+		t.Logf("rule version 2 applied %s after publishing", applied.Round(time.Millisecond))
 		if applied > 10*time.Second {
 			t.Errorf("rule version 2 applied %s after publishing, want within 10 s", applied.Round(time.Millisecond))
 		}

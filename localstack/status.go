@@ -58,6 +58,10 @@ func (s *Stack) Status() Status {
 	if s.profiles != nil {
 		st.ProfilesChanged = s.profiles.changed.Load()
 	}
+	if s.classifyOn {
+		st.Classified = s.classified.Load()
+		st.DeadLetters += s.classifyDead.Load()
+	}
 	st.ToProfile, st.ToPartner = s.toProfile.quantiles(), s.toPartner.quantiles()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
