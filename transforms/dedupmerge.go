@@ -3,6 +3,7 @@ package transforms
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -19,14 +20,14 @@ import (
 )
 
 func init() {
-	register.DoFn6x1[context.Context, state.Provider, timers.Provider, string, Item, func(ProfileChange), error](&dedupMergeFn{})
-	register.Emitter1[ProfileChange]()
+	register.DoFn5x1[context.Context, state.Provider, timers.Provider, string, Item, error](&dedupMergeFn{})
 }
 
 // MergeOptions configure DedupMerge.
 type MergeOptions struct {
-	Rules    RulesSource
-	Bigtable Bigtable
+	Rules       RulesSource
+	Bigtable    Bigtable
+	Activations Activations
 	// Horizon is how long (event time) a message id is remembered: a
 	// duplicate delivered before the watermark passes its event time plus
 	// Horizon is dropped. 24 h when zero.
@@ -41,13 +42,13 @@ type MergeOptions struct {
 // string, Item>> from JoinUsers): it drops duplicate deliveries, writes
 // identify traits through to `users`, classifies each event with the
 // current rule set, folds the matches into the user's profile (read from
-// `profiles` the first time) and writes the profile when it changed. It
-// returns the changes of the profiles' segment sets, for FanOut.
+// `profiles` the first time), and when the profile changed, publishes the
+// partner changes and writes it.
 //
 // One step and one timer per user, not per message: per-message keys or
 // timers make prism's scheduler scan grow with every message in flight
 // (issue 10), and one step means two events of a user never race.
-func DedupMerge(s beam.Scope, keyed beam.PCollection, opts MergeOptions) beam.PCollection {
+func DedupMerge(s beam.Scope, keyed beam.PCollection, opts MergeOptions) {
 	s = s.Scope("classify.DedupMerge")
 	if opts.Horizon <= 0 {
 		opts.Horizon = 24 * time.Hour
@@ -55,8 +56,8 @@ func DedupMerge(s beam.Scope, keyed beam.PCollection, opts MergeOptions) beam.PC
 	if opts.Idle <= 0 {
 		opts.Idle = 10 * time.Minute
 	}
-	return beam.ParDo(s, &dedupMergeFn{
-		Rules: opts.Rules, Bigtable: opts.Bigtable,
+	beam.ParDo0(s, &dedupMergeFn{
+		Rules: opts.Rules, Bigtable: opts.Bigtable, Activations: opts.Activations,
 		HorizonMs: opts.Horizon.Milliseconds(), IdleMs: opts.Idle.Milliseconds(),
 		State: state.MakeValueState[[]byte]("user"),
 		Timer: timers.InEventTime("gc"),
@@ -64,10 +65,11 @@ func DedupMerge(s beam.Scope, keyed beam.PCollection, opts MergeOptions) beam.PC
 }
 
 type dedupMergeFn struct {
-	Rules     RulesSource
-	Bigtable  Bigtable
-	HorizonMs int64
-	IdleMs    int64
+	Rules       RulesSource
+	Bigtable    Bigtable
+	Activations Activations
+	HorizonMs   int64
+	IdleMs      int64
 
 	State state.Value[[]byte]
 	Timer timers.EventTime
@@ -76,6 +78,10 @@ type dedupMergeFn struct {
 	client   *bigtable.Client
 	users    *bigtablestore.Users
 	profiles *bigtablestore.Profiles
+	fanOut   *fanOut
+	// changes are the bundle's changes of segment sets, published to the
+	// partners before the profiles are written.
+	changes []profileChange
 	// writes holds the bundle's profile writes, the latest per user; they
 	// go to Bigtable in one ApplyBulk when the bundle finishes. A failed
 	// write fails the bundle, which discards its state changes too, so state
@@ -98,17 +104,24 @@ func (fn *dedupMergeFn) Setup(ctx context.Context) error {
 		lr.stop()
 		return err
 	}
-	fn.rules, fn.client = lr, c
+	fo, err := fn.Activations.connect(context.WithoutCancel(ctx))
+	if err != nil {
+		lr.stop()
+		c.Close()
+		return err
+	}
+	fn.rules, fn.client, fn.fanOut = lr, c, fo
 	fn.users = bigtablestore.NewUsers(c, fn.Bigtable.Users)
 	fn.profiles = bigtablestore.NewProfiles(c, fn.Bigtable.Profiles)
 	return nil
 }
 
-func (fn *dedupMergeFn) StartBundle(ctx context.Context, emit func(ProfileChange)) {
+func (fn *dedupMergeFn) StartBundle(ctx context.Context) {
 	fn.writes = map[string]bigtablestore.StoredProfile{}
+	fn.changes = nil
 }
 
-func (fn *dedupMergeFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, user string, it Item, emit func(ProfileChange)) error {
+func (fn *dedupMergeFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, user string, it Item) error {
 	raw, _, err := fn.State.Read(sp)
 	if err != nil {
 		return fmt.Errorf("transforms: read state of %s: %w", user, err)
@@ -128,14 +141,14 @@ func (fn *dedupMergeFn) ProcessElement(ctx context.Context, sp state.Provider, t
 	if ms := it.EventTime.UnixMilli(); ms > st.LastMs {
 		st.LastMs = ms
 	}
-	if err := fn.classify(ctx, st, user, it, emit); err != nil {
+	if err := fn.classify(ctx, st, user, it); err != nil {
 		return err
 	}
 	return fn.save(sp, tp, user, st)
 }
 
 // classify runs steps 4 to 8 for one new event of user.
-func (fn *dedupMergeFn) classify(ctx context.Context, st *userState, user string, it Item, emit func(ProfileChange)) error {
+func (fn *dedupMergeFn) classify(ctx context.Context, st *userState, user string, it Item) error {
 	ev, err := event.Unmarshal(it.Data)
 	if err != nil {
 		return fmt.Errorf("transforms: event %s parsed before, not now: %w", it.MessageID, err)
@@ -188,8 +201,8 @@ func (fn *dedupMergeFn) classify(ctx context.Context, st *userState, user string
 		ReceivedAt: it.ReceivedAt,
 	}
 	if !sameIDs(before, view) {
-		emit(ProfileChange{User: user, Before: rules.SortedIDs(before), After: rules.SortedIDs(view),
-			EventTime: ev.EventTime, ReceivedAt: it.ReceivedAt, Version: p.Version})
+		fn.changes = append(fn.changes, profileChange{user: user, before: rules.SortedIDs(before), after: rules.SortedIDs(view),
+			eventTime: ev.EventTime, receivedAt: it.ReceivedAt, version: p.Version})
 	}
 	return nil
 }
@@ -237,7 +250,7 @@ func (fn *dedupMergeFn) save(sp state.Provider, tp timers.Provider, user string,
 
 // OnTimer clears what the timer was set for: ids past the horizon and an
 // idle profile; a user with nothing left has no state at all.
-func (fn *dedupMergeFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, user string, t timers.Context, emit func(ProfileChange)) error {
+func (fn *dedupMergeFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, user string, t timers.Context) error {
 	raw, ok, err := fn.State.Read(sp)
 	if err != nil {
 		return fmt.Errorf("transforms: read state of %s: %w", user, err)
@@ -259,9 +272,12 @@ func (fn *dedupMergeFn) OnTimer(ctx context.Context, sp state.Provider, tp timer
 	return fn.save(sp, tp, user, st)
 }
 
-func (fn *dedupMergeFn) FinishBundle(ctx context.Context, emit func(ProfileChange)) error {
+func (fn *dedupMergeFn) FinishBundle(ctx context.Context) error {
 	if len(fn.writes) == 0 {
 		return nil
+	}
+	if err := fn.fanOut.publish(ctx, fn.rules.current(), fn.changes); err != nil {
+		return err
 	}
 	batch := make([]bigtablestore.StoredProfile, 0, len(fn.writes))
 	now := time.Now().UTC()
@@ -285,16 +301,17 @@ func (fn *dedupMergeFn) FinishBundle(ctx context.Context, emit func(ProfileChang
 			writeLatency.Update(ctx, time.Since(w.ReceivedAt).Milliseconds())
 		}
 	}
-	fn.writes = nil
+	fn.writes, fn.changes = nil, nil
 	return nil
 }
 
 func (fn *dedupMergeFn) Teardown() error {
 	fn.rules.stop()
+	err := fn.fanOut.close()
 	if fn.client != nil {
-		return fn.client.Close()
+		err = errors.Join(err, fn.client.Close())
 	}
-	return nil
+	return err
 }
 
 func cloneState(s rules.State) rules.State {

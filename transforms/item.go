@@ -9,7 +9,6 @@ import (
 
 func init() {
 	beam.RegisterType(reflect.TypeOf((*Item)(nil)).Elem())
-	beam.RegisterType(reflect.TypeOf((*ProfileChange)(nil)).Elem())
 }
 
 // Item is one valid event on its way through classification. The event
@@ -29,15 +28,4 @@ type Item struct {
 	// UserRow is the user's `users` row (rules.User as JSON) as the join read
 	// it; empty for a user without a row and for events the join skipped.
 	UserRow []byte
-}
-
-// ProfileChange is one write of a profile whose view changed: the segments
-// before and after, for the partner fan-out.
-type ProfileChange struct {
-	User       string
-	Before     []string
-	After      []string
-	EventTime  time.Time
-	ReceivedAt time.Time
-	Version    int64
 }

@@ -24,8 +24,9 @@ func Build(s beam.Scope, cfg Config) error {
 // Classify is the pipeline after the source: msgs is a PCollection of
 // pubsubio.Message timestamped by event time (tests feed it a TestStream).
 //
-//	parse ─┬─> dispatch + join users ─> dedup + merge per user ─> fan out ─┐
-//	       └─> dead letters ──────────────────────────────────────────────┴─> Pub/Sub
+//	parse ─┬─> dispatch + join users ─> dedup + merge per user ─┬─> Bigtable profiles
+//	       │                                                     └─> Pub/Sub activation-<partner>
+//	       └─> dead letters ─> Pub/Sub events-dlq
 func Classify(s beam.Scope, msgs beam.PCollection, cfg Config) error {
 	cfg.fill()
 	if err := cfg.validate(); err != nil {
@@ -44,10 +45,10 @@ func Classify(s beam.Scope, msgs beam.PCollection, cfg Config) error {
 	keyed := transforms.JoinUsers(s, items, transforms.JoinOptions{
 		Rules: src, Bigtable: bt, CacheSize: cfg.UserCacheSize, CacheTTL: cfg.UserCacheTTL, Batch: cfg.JoinBatch,
 	})
-	changes := transforms.DedupMerge(s, keyed, transforms.MergeOptions{
+	transforms.DedupMerge(s, keyed, transforms.MergeOptions{
 		Rules: src, Bigtable: bt, Horizon: cfg.DedupHorizon, Idle: cfg.ProfileIdle,
+		Activations: transforms.Activations{Project: cfg.Project, Endpoint: cfg.PubSubEndpoint, TopicPrefix: cfg.ActivationPrefix},
 	})
-	activations := transforms.FanOut(s, changes, src, cfg.ActivationPrefix)
-	pubsubio.Publish(s, cfg.Project, beam.Flatten(s, dlq, activations), pubsubio.PublishOptions{Endpoint: cfg.PubSubEndpoint})
+	pubsubio.Publish(s, cfg.Project, dlq, pubsubio.PublishOptions{Endpoint: cfg.PubSubEndpoint})
 	return nil
 }
