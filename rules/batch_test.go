@@ -227,3 +227,24 @@ func TestBatchRecordsEveryOutcome(t *testing.T) {
 		eng.types.putEvalState(st)
 	}
 }
+
+// Only rules whose cost can grow faster than their input keep a run-time
+// cost limit and run outside the batches.
+func TestOnlySuperlinearRulesAreCostTracked(t *testing.T) {
+	for expr, want := range map[string]bool{
+		`event.context.?os.?name.orValue("").lowerAscii() in ["ios", "ipados"]`:        false, // estimated high, but linear
+		`user.traits.bio.lowerAscii().contains("cards") && size(user.traits.bio) > 10`: false,
+		`user.stats.daily.ads_watched > 3`:                                             false,
+		`user.traits.tags.exists(t, t.startsWith("vip"))`:                              true,
+		`user.traits.tags.map(t, t + "!").size() > 2`:                                  true,
+	} {
+		if got := oneRule(t, expr).rules[0].costly; got != want {
+			t.Errorf("%s: cost-tracked %v, want %v", expr, got, want)
+		}
+	}
+	for _, r := range loadGame(t).rules {
+		if r.costly {
+			t.Errorf("game rule %s is cost-tracked", r.ID)
+		}
+	}
+}

@@ -19,8 +19,8 @@ const (
 	MaxEstimatedCost = 100_000
 	// MaxRuntimeCost aborts one evaluation (counted as an error).
 	MaxRuntimeCost = 100_000
-	// cheapRuleCost: rules estimated at most this are not cost-tracked at
-	// run time.
+	// cheapRuleCost: rules estimated at most this, or linear in their
+	// inputs (linearCost), are not cost-tracked at run time.
 	cheapRuleCost = 1_000
 )
 
@@ -262,12 +262,13 @@ func (e *Engine) compileExpr(r Rule) (*compiledRule, []Problem) {
 		return nil, at(fmt.Sprintf("expression too expensive: estimated cost up to %d, limit %d", est.Max, MaxEstimatedCost))
 	}
 	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-	costly := est.Max > cheapRuleCost
+	costly := est.Max > cheapRuleCost && !linearCost(ast.NativeRep().Expr())
 	if costly {
-		// Only a rule whose cost grows with its input (a comprehension over a
-		// trait list, say) can exceed its estimate at run time, when an input
-		// is larger than the collector's limits assumed. Tracking cost halves
-		// evaluation speed, so constant-cost rules go without.
+		// Only a rule whose cost grows faster than its input (a comprehension
+		// over a trait list, say) can run away at run time, when an input is
+		// larger than the collector's limits assumed. Tracking cost halves
+		// evaluation speed and keeps a rule out of the batches, so cheap and
+		// linear rules go without.
 		popts = append(popts, cel.CostLimit(MaxRuntimeCost))
 	}
 	prog, err := e.env.Program(ast, popts...)
