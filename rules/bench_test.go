@@ -54,8 +54,12 @@ func BenchmarkEvaluate100Rules(b *testing.B) {
 				b.Fatalf("benchmark event matches nothing: %+v %+v", m, st)
 			}
 			b.ReportAllocs()
+			cpu0, ok := processCPU()
 			for b.Loop() {
 				c.eval(ev, u, t0)
+			}
+			if cpu1, ok1 := processCPU(); ok && ok1 {
+				b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/event")
 			}
 			b.ReportMetric(float64(st.Evaluated), "rules/event")
 		})
@@ -69,8 +73,12 @@ func BenchmarkEvaluateGame(b *testing.B) {
 		EventTime: t0, ReceivedAt: t0}
 	u := &User{Traits: map[string]any{"birthDate": "1990-01-02"}, Stats: Stats{Daily: Counters{CardsPlayed: 9}}}
 	b.ReportAllocs()
+	cpu0, ok := processCPU()
 	for b.Loop() {
 		eng.Evaluate(ev, u, t0)
+	}
+	if cpu1, ok1 := processCPU(); ok && ok1 {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/event")
 	}
 }
 
