@@ -36,13 +36,14 @@ const (
 )
 
 func outcomeOf(v ref.Val) types.Int {
-	switch v {
-	case types.True:
+	b, ok := v.(types.Bool)
+	switch {
+	case !ok:
+		return outcomeError // an error, or a dyn result that is not a bool
+	case bool(b):
 		return outcomeMatch
-	case types.False:
-		return outcomeNoMatch
 	}
-	return outcomeError // an error, or a dyn result that is not a bool
+	return outcomeNoMatch
 }
 
 type batch struct {
@@ -167,15 +168,10 @@ func (b *batch) eval(state *evalState, each func(r *compiledRule, outcome types.
 // eval runs a rule's own program: its whole expression, with its cost limit.
 func (r *compiledRule) eval(act *activation) types.Int {
 	v, _, err := r.prog.Eval(act)
-	switch {
-	case err != nil:
+	if err != nil {
 		return outcomeError
-	case v == types.True:
-		return outcomeMatch
-	case v == types.False:
-		return outcomeNoMatch
 	}
-	return outcomeError
+	return outcomeOf(v)
 }
 
 // residual is a rule's expression without its top-level conjuncts that
