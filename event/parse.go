@@ -154,6 +154,12 @@ func Parse(raw []byte, typ Type, rcv Received, lim Limits) (Event, error) {
 		verr.add("", CodeInvalidJSON, "%s", err.Error())
 		return Event{}, verr
 	}
+	return finish(verr, t, e, typ, rcv, lim, [3]int{len(e.Properties), len(e.Traits), len(e.Context)})
+}
+
+// finish validates a decoded message and enriches it. keys are the
+// top-level key counts of properties, traits and context.
+func finish(verr *ValidationError, t Type, e Event, typ Type, rcv Received, lim Limits, keys [3]int) (Event, error) {
 	for _, f := range []struct {
 		name string
 		v    string
@@ -163,12 +169,9 @@ func Parse(raw []byte, typ Type, rcv Received, lim Limits) (Event, error) {
 			verr.add(f.name, CodeTooLarge, "is %d bytes, over the limit of %d", len(f.v), lim.MaxIDLength)
 		}
 	}
-	for _, f := range []struct {
-		name string
-		m    map[string]any
-	}{{"properties", e.Properties}, {"traits", e.Traits}, {"context", e.Context}} {
-		if len(f.m) > lim.MaxProperties {
-			verr.add(f.name, CodeTooLarge, "has %d keys, over the limit of %d", len(f.m), lim.MaxProperties)
+	for i, name := range []string{"properties", "traits", "context"} {
+		if keys[i] > lim.MaxProperties {
+			verr.add(name, CodeTooLarge, "has %d keys, over the limit of %d", keys[i], lim.MaxProperties)
 		}
 	}
 	switch {

@@ -144,11 +144,7 @@ func (c *Collector) track(w http.ResponseWriter, r *http.Request, e endpoint) in
 	var bad []badRow
 	var errs []messageError
 	for i, raw := range raws {
-		ev, perr := event.Parse(raw, e.typ, rcv, c.cfg.Limits)
-		var data []byte
-		if perr == nil {
-			data, perr = event.Marshal(&ev)
-		}
+		ev, data, perr := event.Normalize(raw, e.typ, rcv, c.cfg.Limits)
 		if perr != nil {
 			fes := fieldErrors(perr)
 			errs = append(errs, messageError{Index: i, MessageID: probeMessageID(raw), Code: fes[0].Code, Errors: fes})

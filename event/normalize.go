@@ -1,0 +1,150 @@
+package event
+
+import (
+	"encoding/json"
+	"time"
+	"unicode/utf8"
+)
+
+// wireMessage is a well-formed message with properties, traits and context
+// kept as the client's JSON: the collector only forwards them, so building
+// maps to encode them again is wasted work (it was half the collector's CPU).
+type wireMessage struct {
+	Type              string          `json:"type"`
+	MessageID         string          `json:"messageId"`
+	UserID            string          `json:"userId"`
+	AnonymousID       string          `json:"anonymousId"`
+	PreviousID        string          `json:"previousId"`
+	GroupID           string          `json:"groupId"`
+	Event             string          `json:"event"`
+	Name              string          `json:"name"`
+	Properties        json.RawMessage `json:"properties"`
+	Traits            json.RawMessage `json:"traits"`
+	Context           json.RawMessage `json:"context"`
+	Timestamp         string          `json:"timestamp"`
+	OriginalTimestamp string          `json:"originalTimestamp"`
+	SentAt            string          `json:"sentAt"`
+}
+
+// wireEvent encodes like Event, with the objects as raw JSON.
+type wireEvent struct {
+	Type              Type            `json:"type"`
+	MessageID         string          `json:"messageId"`
+	UserID            string          `json:"userId,omitempty"`
+	AnonymousID       string          `json:"anonymousId,omitempty"`
+	PreviousID        string          `json:"previousId,omitempty"`
+	GroupID           string          `json:"groupId,omitempty"`
+	Event             string          `json:"event,omitempty"`
+	Name              string          `json:"name,omitempty"`
+	Properties        json.RawMessage `json:"properties,omitempty"`
+	Traits            json.RawMessage `json:"traits,omitempty"`
+	Context           json.RawMessage `json:"context,omitempty"`
+	Timestamp         time.Time       `json:"timestamp,omitzero"`
+	OriginalTimestamp time.Time       `json:"originalTimestamp,omitzero"`
+	SentAt            time.Time       `json:"sentAt,omitzero"`
+	ReceivedAt        time.Time       `json:"receivedAt,omitzero"`
+	EventTime         time.Time       `json:"eventTime,omitzero"`
+	Source            string          `json:"source,omitempty"`
+	Collector         *Collector      `json:"collector,omitempty"`
+}
+
+// Normalize is Parse followed by Marshal, the collector's path: it returns
+// the event (without Properties, Traits and Context, which only the
+// returned JSON holds) and its wire JSON, which decodes (Unmarshal) to what
+// Parse returns. Object members keep the client's order and number text.
+// A message Normalize cannot take in one pass (a batch-level context to
+// merge, a field of the wrong type, any validation error) goes through
+// Parse and Marshal, so errors are exactly Parse's.
+func Normalize(raw []byte, typ Type, rcv Received, lim Limits) (Event, []byte, error) {
+	lim = lim.orDefault()
+	if len(rcv.Context) == 0 && len(raw) <= lim.MaxMessageBytes && utf8.Valid(raw) {
+		var wm wireMessage
+		if json.Unmarshal(raw, &wm) == nil {
+			if e, data, ok := normalizeWire(&wm, typ, rcv, lim); ok {
+				return e, data, nil
+			}
+		}
+	}
+	e, err := Parse(raw, typ, rcv, lim)
+	if err != nil {
+		return Event{}, nil, err
+	}
+	data, err := Marshal(&e)
+	if err != nil {
+		return Event{}, nil, err
+	}
+	return e, data, nil
+}
+
+func normalizeWire(wm *wireMessage, typ Type, rcv Received, lim Limits) (Event, []byte, bool) {
+	var keys [3]int
+	objs := [3]*json.RawMessage{&wm.Properties, &wm.Traits, &wm.Context}
+	for i, o := range objs {
+		if isNull(*o) {
+			*o = nil
+			continue
+		}
+		if (*o)[0] != '{' {
+			return Event{}, nil, false
+		}
+		if keys[i] = topLevelKeys(*o); keys[i] == 0 {
+			*o = nil // Marshal omits an empty map
+		}
+	}
+	verr := &ValidationError{}
+	e := Event{
+		MessageID: wm.MessageID, UserID: wm.UserID, AnonymousID: wm.AnonymousID,
+		PreviousID: wm.PreviousID, GroupID: wm.GroupID, Event: wm.Event, Name: wm.Name,
+		Timestamp:         timeText(verr, "timestamp", wm.Timestamp),
+		OriginalTimestamp: timeText(verr, "originalTimestamp", wm.OriginalTimestamp),
+		SentAt:            timeText(verr, "sentAt", wm.SentAt),
+	}
+	e, err := finish(verr, Type(wm.Type), e, typ, rcv, lim, keys)
+	if err != nil {
+		return Event{}, nil, false
+	}
+	data, err := json.Marshal(&wireEvent{
+		Type: e.Type, MessageID: e.MessageID, UserID: e.UserID, AnonymousID: e.AnonymousID,
+		PreviousID: e.PreviousID, GroupID: e.GroupID, Event: e.Event, Name: e.Name,
+		Properties: wm.Properties, Traits: wm.Traits, Context: wm.Context,
+		Timestamp: e.Timestamp, OriginalTimestamp: e.OriginalTimestamp, SentAt: e.SentAt,
+		ReceivedAt: e.ReceivedAt, EventTime: e.EventTime, Source: e.Source, Collector: e.Collector,
+	})
+	if err != nil {
+		return Event{}, nil, false
+	}
+	return e, data, true
+}
+
+// topLevelKeys counts the members of a JSON object that json.Unmarshal has
+// already validated: the colons at depth one, outside strings. (A repeated
+// key counts twice here and once in a map; the limit is a guard, not a
+// contract.)
+func topLevelKeys(obj []byte) int {
+	n, depth, inString := 0, 0, false
+	for i := 0; i < len(obj); i++ {
+		c := obj[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ':':
+			if depth == 1 {
+				n++
+			}
+		}
+	}
+	return n
+}

@@ -1,0 +1,86 @@
+package event
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// Normalize's JSON must decode to what Parse returns, on its one-pass path
+// and on its fallbacks alike.
+func TestNormalizeMatchesParseAndMarshal(t *testing.T) {
+	batchCtx := recv
+	batchCtx.Context = map[string]any{"library": map[string]any{"name": "analytics-node"}}
+	cases := []struct {
+		name string
+		msg  string
+		rcv  Received
+	}{
+		{"track", `{"type":"track","messageId":"m1","userId":"u1","event":"e","properties":{"a":1,"b":[true,null,{"c":"x:y"}],"q":"\"{:}\""},"context":{"os":{"name":"iOS"}},"timestamp":"2026-12-02T11:00:00Z","sentAt":"2026-12-02T11:00:05Z"}`, recv},
+		{"identify, empty and null objects", `{"type":"identify","messageId":"m2","anonymousId":"a","traits":{"age":31,"name":"<Zoë & co>"},"properties":{},"context":null}`, recv},
+		{"big number and spaces", "{ \"type\" : \"screen\", \"messageId\":\"m3\", \"userId\":\"u\", \"name\":\"home\", \"properties\" : { \"n\" : 12345678901234567890 } }", recv},
+		{"batch context merged", `{"type":"track","messageId":"m4","userId":"u","event":"e","context":{"app":{"v":"1"}}}`, batchCtx},
+		{"numeric user id", `{"type":"track","messageId":"m5","userId":42,"event":"e"}`, recv},
+	}
+	for _, c := range cases {
+		want, err := Parse([]byte(c.msg), "", c.rcv, Limits{})
+		if err != nil {
+			t.Fatalf("%s: Parse: %v", c.name, err)
+		}
+		ev, data, err := Normalize([]byte(c.msg), "", c.rcv, Limits{})
+		if err != nil {
+			t.Fatalf("%s: Normalize: %v", c.name, err)
+		}
+		got, err := Unmarshal(data)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		wantRound, _ := Marshal(&want)
+		want, _ = Unmarshal(wantRound) // numbers as the wire gives them back
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\nNormalize %s\nMarshal   %s", c.name, data, wantRound)
+		}
+		if ev.MessageID != want.MessageID || !ev.EventTime.Equal(want.EventTime) || ev.Type != want.Type || ev.Event != want.Event {
+			t.Fatalf("%s: event %+v", c.name, ev)
+		}
+	}
+}
+
+func TestNormalizeErrorsAreParseErrors(t *testing.T) {
+	for _, msg := range []string{
+		`{"type":"track","messageId":"m","userId":"u","event":"e","properties":{"a":1,"b":2,"c":{"d":1,"e":2}}}`,
+		`{"type":"track","messageId":"m","userId":"u"}`,
+		`{"type":"track","messageId":"m","userId":"u","event":"e","properties":[1]}`,
+		`{"type":"track","messageId":"m","userId":"u","event":"e","timestamp":"yesterday"}`,
+		`{"type":"track","messageId":"` + strings.Repeat("m", 300) + `","userId":"u","event":"e"}`,
+	} {
+		_, perr := Parse([]byte(msg), "", recv, Limits{MaxProperties: 2})
+		_, data, nerr := Normalize([]byte(msg), "", recv, Limits{MaxProperties: 2})
+		var pv, nv *ValidationError
+		if !errors.As(perr, &pv) || !errors.As(nerr, &nv) || !reflect.DeepEqual(pv, nv) || data != nil {
+			t.Fatalf("%s:\nParse     %v\nNormalize %v", msg, perr, nerr)
+		}
+	}
+}
+
+func TestTopLevelKeys(t *testing.T) {
+	for obj, want := range map[string]int{
+		`{}`: 0, `{"a":1}`: 1, `{"a":{"b":1,"c":2},"d":[{"e":1}]}`: 2,
+		`{"a:b":"c:d","e\":":"\\"}`: 2, ` { "a" : 1 , "b" : 2 } `: 2,
+	} {
+		if got := topLevelKeys([]byte(obj)); got != want {
+			t.Errorf("topLevelKeys(%s) = %d, want %d", obj, got, want)
+		}
+	}
+}
+
+func BenchmarkNormalize(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchRaw)))
+	for b.Loop() {
+		if _, _, err := Normalize(benchRaw, "", recv, Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
