@@ -8,7 +8,7 @@ GO ?= go
 PKGS := ./...
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build test infra-check run bench lint prism-patch test-go test-fuzz-smoke bench-prism bench-profiles bench-collector bench-activate test-web tools help
+.PHONY: all build test infra-check run bench lint prism-patch test-go test-fuzz-smoke bench-prism bench-profiles bench-collector bench-activate bench-e2e test-web tools help
 
 all: build
 
@@ -21,6 +21,7 @@ help:
 	@echo "make bench-profiles  profile API latency at 1,000 requests/s on the Bigtable emulator"
 	@echo "make bench-collector  tracking API on pstest vs a bare net/http handler: req/s, events/s, p50/p99"
 	@echo "make bench-activate   partner delivery: throughput per partner, healthy latency while others fail"
+	@echo "make bench-e2e    the whole local stack at increasing rates: events/s, collector->profile/partner p50/p99, memory"
 	@echo "make test-web     the rules console in headless Chromium (part of make test)"
 	@echo "make lint         gofmt + go vet"
 	@echo "make infra-check  terraform fmt/validate/tflint/plan, offline"
@@ -86,3 +87,9 @@ bench-collector: prism-patch
 # third hangs. ARGS: --changes, --rate, --duration, --config.
 bench-activate: prism-patch
 	$(GO) run ./bench/activate $(ARGS)
+
+# The whole local stack (localstack.Start) under the synthetic game at
+# increasing rates, a fresh stack per rate; one table row per rate.
+# ARGS: --rates 250,500,1000 --duration 2m --warmup 20s --cpuprofile FILE.
+bench-e2e: prism-patch
+	$(GO) run ./bench/e2e $(ARGS)

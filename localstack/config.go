@@ -50,6 +50,10 @@ type Config struct {
 	// after their bundle committed. Zero never restarts.
 	PipelineRestart time.Duration
 
+	// DrainTimeout bounds how long Shutdown waits for the pipelines and
+	// activate to consume what the collector published (20 s when zero).
+	DrainTimeout time.Duration
+
 	// Generate is the synthetic game's event rate per second; 0 is none.
 	Generate int
 	// Users is the synthetic game's number of players.
@@ -107,6 +111,9 @@ func (c Config) withDefaults() Config {
 	str(&c.PartnerKey, d.PartnerKey)
 	if c.LakeRoll <= 0 {
 		c.LakeRoll = d.LakeRoll
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 20 * time.Second
 	}
 	if c.Users <= 0 {
 		c.Users = d.Users

@@ -70,10 +70,12 @@ func (s *Stack) drain(ctx context.Context, limit time.Duration) {
 	var logged time.Time
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		pending := 0
+		byTopic := map[string]int{}
 		for _, m := range s.PubSub.Server.Messages() {
 			for topic, n := range consumers {
 				if strings.HasSuffix(m.Topic, topic) && m.Acks < n {
 					pending++
+					byTopic[topic]++
 				}
 			}
 		}
@@ -81,7 +83,7 @@ func (s *Stack) drain(ctx context.Context, limit time.Duration) {
 			return
 		}
 		if time.Since(logged) > 5*time.Second {
-			s.log.Info("draining", "unacked", pending)
+			s.log.Info("draining", "unacked", pending, "by_topic", byTopic)
 			logged = time.Now()
 		}
 		time.Sleep(500 * time.Millisecond)

@@ -528,7 +528,7 @@ func (s *Stack) shutdown(ctx context.Context) error {
 		}
 	}
 	if s.PubSub != nil && len(s.jobs) > 0 {
-		s.drain(ctx, 20*time.Second)
+		s.drain(ctx, s.cfg.DrainTimeout)
 	}
 	stop(s.jobStop, &s.jobDone)
 	stop(s.actStop, &s.actDone)

@@ -50,7 +50,9 @@ func startE2E(t *testing.T) *e2e {
 		PubSubAddr: free, BigtableAddr: free, GCSAddr: free, ReceiverAddr: free,
 		RuleSet:  doc,
 		LakeRoll: 2 * time.Second,
-		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// Shutdown's drain is not under test here; keep cleanup short.
+		DrainTimeout: 5 * time.Second,
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)
