@@ -14,7 +14,7 @@ import (
 	"cel.dev/cel-go/parser"
 )
 
-// The project functions of the rule language (README "Rules" lists them):
+// The project functions of the rule language (docs/rules-engine.md):
 //
 //	age(date) int                      whole years from date to now
 //	hours_since(time) int              whole hours from time to now
