@@ -145,14 +145,15 @@ func newBatch(env *cel.Env, rules []*compiledRule, indexed bool) (*batch, error)
 	return b, nil
 }
 
-// eval runs the batch and reports each rule's outcome in rule order. A rule
-// whose outcome the program did not record (it always should) runs on its
-// own, so the answer never depends on batching.
-func (b *batch) eval(state *evalState, each func(r *compiledRule, outcome types.Int)) {
-	state.prepare(b.memoSlots, b.batched)
+// eval runs the batch and returns each rule's outcome, in rule order. A
+// rule whose outcome the program did not record (it always should) runs on
+// its own, so the answer never depends on batching.
+func (b *batch) eval(state *evalState) []types.Int {
+	state.prepare(b.memoSlots, b.batched, len(b.rules))
 	if b.prog != nil {
 		b.prog.Eval(&state.act) // outcomes land in state.act.outcomes
 	}
+	res := state.results
 	for i, r := range b.rules {
 		o := outcomeUnset
 		if k := b.slot[i]; k >= 0 {
@@ -161,8 +162,9 @@ func (b *batch) eval(state *evalState, each func(r *compiledRule, outcome types.
 		if o == outcomeUnset {
 			o = r.eval(&state.act)
 		}
-		each(r, o)
+		res[i] = o
 	}
+	return res
 }
 
 // eval runs a rule's own program: its whole expression, with its cost limit.

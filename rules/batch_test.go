@@ -215,7 +215,7 @@ func TestBatchRecordsEveryOutcome(t *testing.T) {
 			continue
 		}
 		st := eng.types.getEvalState(ev, u, t0)
-		st.prepare(b.memoSlots, b.batched)
+		st.prepare(b.memoSlots, b.batched, len(b.rules))
 		if _, _, err := b.prog.Eval(&st.act); err != nil {
 			t.Fatalf("%s: batch failed: %v", name, err)
 		}

@@ -309,10 +309,16 @@ type evalState struct {
 	usrObj   object
 	memoBuf  [16]ref.Val
 	outcomes []types.Int
+	results  []types.Int
 }
 
-// prepare gives the activation n empty memo slots and k unset outcomes.
-func (st *evalState) prepare(n, k int) {
+// prepare gives the activation n empty memo slots and k unset outcomes,
+// and the state room for the results of r rules.
+func (st *evalState) prepare(n, k, r int) {
+	if cap(st.results) < r {
+		st.results = make([]types.Int, r)
+	}
+	st.results = st.results[:r]
 	if n <= len(st.memoBuf) {
 		st.act.memo = st.memoBuf[:n]
 		clear(st.act.memo)

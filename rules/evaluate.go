@@ -41,19 +41,32 @@ func (e *Engine) Evaluate(ev *event.Event, u *User, now time.Time) ([]Match, Eva
 		return nil, st
 	}
 	state := e.types.getEvalState(ev, u, now)
-	defer e.types.putEvalState(state)
-	at := eventTime(ev)
-	if at.IsZero() {
-		at = now
+	res := b.eval(state)
+	n := 0
+	for _, o := range res {
+		if o == outcomeMatch {
+			n++
+		}
 	}
 	var out []Match
-	b.eval(state, func(r *compiledRule, o types.Int) {
-		if o == outcomeMatch && out == nil {
-			out = make([]Match, 0, min(len(b.rules), 4)) // one allocation for most events
-		}
-		out = e.record(out, &st, r, o, at)
-	})
+	if n > 0 {
+		out = make([]Match, 0, n)
+	}
+	at := matchTime(state.ev.at, now)
+	for i, o := range res {
+		out = e.record(out, &st, b.rules[i], o, at)
+	}
+	e.types.putEvalState(state)
 	return out, st
+}
+
+// matchTime is what a match is stamped with: the event's time, or now for
+// an event that carries none.
+func matchTime(at, now time.Time) time.Time {
+	if at.IsZero() {
+		return now
+	}
+	return at
 }
 
 // EvaluateAll runs the expression of every rule whose `events` pre-filter
@@ -72,10 +85,7 @@ func (e *Engine) run(cands []*compiledRule, ev *event.Event, u *User, now time.T
 	}
 	state := e.types.getEvalState(ev, u, now)
 	defer e.types.putEvalState(state)
-	at := eventTime(ev)
-	if at.IsZero() {
-		at = now
-	}
+	at := matchTime(state.ev.at, now)
 	var out []Match
 	name := ev.EventName()
 	for _, r := range cands {
