@@ -32,6 +32,14 @@ func benchEngine(b *testing.B) *Engine {
 	return eng
 }
 
+// BenchmarkCompile100Rules is what a hot reload pays per rule-set version:
+// checking, cost estimation and planning every rule and every batch.
+func BenchmarkCompile100Rules(b *testing.B) {
+	for b.Loop() {
+		benchEngine(b)
+	}
+}
+
 func benchInput() (*event.Event, *User) {
 	ev := &event.Event{Type: event.Track, Event: "event-3", UserID: "u1", MessageID: "m1",
 		Properties: map[string]any{"level": 5.0, "card": "ace"},
