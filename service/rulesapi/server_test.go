@@ -300,8 +300,12 @@ func TestSchema(t *testing.T) {
 		t.Fatalf("schema: %d", code)
 	}
 	paths := func(key string) string {
+		fields, ok := m[key].([]any)
+		if !ok {
+			t.Fatalf("schema has no %s fields: %v", key, m)
+		}
 		var out []string
-		for _, f := range m[key].([]any) {
+		for _, f := range fields {
 			out = append(out, f.(map[string]any)["path"].(string)+":"+f.(map[string]any)["type"].(string))
 		}
 		return strings.Join(out, " ")
