@@ -8,7 +8,7 @@ GO ?= go
 PKGS := ./...
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build test infra-check run bench lint prism-patch test-go test-fuzz-smoke bench-prism bench-profiles bench-collector bench-activate bench-e2e test-web tools help
+.PHONY: all build test infra-check run bench lint prism-patch test-go test-fuzz-smoke bench-prism bench-profiles bench-collector bench-activate bench-e2e bench-lake test-web tools help
 
 all: build
 
@@ -18,6 +18,7 @@ help:
 	@echo "make build        bin/segmentflow"
 	@echo "make bench        Go benchmarks of the domain packages"
 	@echo "make bench-prism  streaming throughput/latency on prism at steady rates"
+	@echo "make bench-lake   lake write throughput (events/s, MB/s) on prism, GCS emulator and local disk"
 	@echo "make bench-profiles  profile API latency at 1,000 requests/s on the Bigtable emulator"
 	@echo "make bench-collector  tracking API on pstest vs a bare net/http handler: req/s, events/s, p50/p99"
 	@echo "make bench-activate   partner delivery: throughput per partner, healthy latency while others fail"
@@ -93,3 +94,10 @@ bench-activate: prism-patch
 # ARGS: --rates 250,500,1000 --duration 2m --warmup 20s --cpuprofile FILE.
 bench-e2e: prism-patch
 	$(GO) run ./bench/e2e $(ARGS)
+
+# The lake pipeline on prism: a Pub/Sub backlog written to the GCS emulator,
+# then to a local directory; prints events/s and MB/s of each (ARGS, e.g.
+# ARGS="--events 50000", go to both runs).
+bench-lake: prism-patch
+	$(GO) run ./bench/lake $(ARGS)
+	$(GO) run ./bench/lake --lake $${TMPDIR:-/tmp} $(ARGS)
