@@ -31,8 +31,11 @@ type Receiver struct {
 	// URL is the endpoint activate posts to.
 	URL string
 
-	key     []byte
-	log     *slog.Logger
+	key []byte
+	log *slog.Logger
+	// level of the per-change log line: Info for hand-sent traffic, Debug
+	// under the generator (the status line counts those).
+	level   slog.Level
 	lat     *latency
 	srv     *http.Server
 	served  chan error
@@ -43,7 +46,7 @@ type Receiver struct {
 }
 
 // startReceiver listens on addr and serves path (the partner endpoint's path).
-func startReceiver(id, addr, path string, key []byte, lat *latency, log *slog.Logger) (*Receiver, error) {
+func startReceiver(id, addr, path string, key []byte, lat *latency, level slog.Level, log *slog.Logger) (*Receiver, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("localstack: receiver %s: listen %s: %w", id, addr, err)
@@ -58,7 +61,7 @@ func startReceiver(id, addr, path string, key []byte, lat *latency, log *slog.Lo
 	}
 	r := &Receiver{
 		Partner: id, URL: "http://" + ln.Addr().String() + path,
-		key: key, log: log.With("partner", id), lat: lat, last: cache, served: make(chan error, 1),
+		key: key, log: log.With("partner", id), level: level, lat: lat, last: cache, served: make(chan error, 1),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+path, r.receive)
@@ -100,7 +103,7 @@ func (r *Receiver) receive(w http.ResponseWriter, req *http.Request) {
 		if prev, ok := r.last.Peek(c.UserID); !ok || prev.Version < c.Version {
 			r.last.Add(c.UserID, c)
 		}
-		r.log.Debug("receiver: change", "user", c.UserID, "segments", c.Segments, "added", c.Added, "removed", c.Removed, "version", c.Version)
+		r.log.Log(req.Context(), r.level, "partner received", "user", c.UserID, "segments", c.Segments, "added", c.Added, "removed", c.Removed, "version", c.Version)
 	}
 	r.posts.Add(1)
 	r.changes.Add(int64(len(changes)))

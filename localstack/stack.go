@@ -342,7 +342,11 @@ func (s *Stack) startActivate(ctx context.Context) error {
 				s.log.Info("partner endpoint is not local; delivering to it", "partner", p.ID, "endpoint", p.Endpoint)
 				break
 			}
-			r, err := startReceiver(p.ID, addr, path, []byte(s.cfg.PartnerKey), s.toPartner, s.log)
+			level := slog.LevelInfo
+			if s.cfg.Generate > 0 {
+				level = slog.LevelDebug
+			}
+			r, err := startReceiver(p.ID, addr, path, []byte(s.cfg.PartnerKey), s.toPartner, level, s.log)
 			if err != nil {
 				return err
 			}
