@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"time"
 	"unicode/utf8"
+
+	sjson "github.com/segmentio/encoding/json"
 )
 
 // wireMessage is a well-formed message with properties, traits and context
@@ -58,8 +60,11 @@ type wireEvent struct {
 func Normalize(raw []byte, typ Type, rcv Received, lim Limits) (Event, []byte, error) {
 	lim = lim.orDefault()
 	if len(rcv.Context) == 0 && len(raw) <= lim.MaxMessageBytes && utf8.Valid(raw) {
+		// segmentio/encoding decodes this struct in about a third of
+		// encoding/json's time and lets the strings and objects point into
+		// raw (which nothing modifies) instead of copying them.
 		var wm wireMessage
-		if json.Unmarshal(raw, &wm) == nil {
+		if _, err := sjson.Parse(raw, &wm, sjson.DontCopyRawMessage|sjson.DontCopyString); err == nil {
 			if e, data, ok := normalizeWire(&wm, typ, rcv, lim); ok {
 				return e, data, nil
 			}
@@ -103,13 +108,13 @@ func normalizeWire(wm *wireMessage, typ Type, rcv Received, lim Limits) (Event, 
 	if err != nil {
 		return Event{}, nil, false
 	}
-	data, err := json.Marshal(&wireEvent{
+	data, err := sjson.Append(make([]byte, 0, 1024), &wireEvent{
 		Type: e.Type, MessageID: e.MessageID, UserID: e.UserID, AnonymousID: e.AnonymousID,
 		PreviousID: e.PreviousID, GroupID: e.GroupID, Event: e.Event, Name: e.Name,
 		Properties: wm.Properties, Traits: wm.Traits, Context: wm.Context,
 		Timestamp: e.Timestamp, OriginalTimestamp: e.OriginalTimestamp, SentAt: e.SentAt,
 		ReceivedAt: e.ReceivedAt, EventTime: e.EventTime, Source: e.Source, Collector: e.Collector,
-	})
+	}, sjson.EscapeHTML|sjson.SortMapKeys)
 	if err != nil {
 		return Event{}, nil, false
 	}

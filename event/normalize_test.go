@@ -21,6 +21,7 @@ func TestNormalizeMatchesParseAndMarshal(t *testing.T) {
 		{"identify, empty and null objects", `{"type":"identify","messageId":"m2","anonymousId":"a","traits":{"age":31,"name":"<Zoë & co>"},"properties":{},"context":null}`, recv},
 		{"big number and spaces", "{ \"type\" : \"screen\", \"messageId\":\"m3\", \"userId\":\"u\", \"name\":\"home\", \"properties\" : { \"n\" : 12345678901234567890 } }", recv},
 		{"batch context merged", `{"type":"track","messageId":"m4","userId":"u","event":"e","context":{"app":{"v":"1"}}}`, batchCtx},
+		{"escaped strings", `{"type":"track","messageId":"m\u00e9\"6","userId":"u\n1","event":"e\/x","properties":{"k\"":"v"}}`, recv},
 		{"numeric user id", `{"type":"track","messageId":"m5","userId":42,"event":"e"}`, recv},
 	}
 	for _, c := range cases {
@@ -51,6 +52,8 @@ func TestNormalizeErrorsAreParseErrors(t *testing.T) {
 	for _, msg := range []string{
 		`{"type":"track","messageId":"m","userId":"u","event":"e","properties":{"a":1,"b":2,"c":{"d":1,"e":2}}}`,
 		`{"type":"track","messageId":"m","userId":"u"}`,
+		`{"type":"track","messageId":"m","userId":"u","event":"e","properties":{"a":tru}}`,
+		`{"type":"track","messageId":"m","userId":"u","event":"e","context":{"a":1,}}`,
 		`{"type":"track","messageId":"m","userId":"u","event":"e","properties":[1]}`,
 		`{"type":"track","messageId":"m","userId":"u","event":"e","timestamp":"yesterday"}`,
 		`{"type":"track","messageId":"` + strings.Repeat("m", 300) + `","userId":"u","event":"e"}`,
