@@ -8,7 +8,7 @@ GO ?= go
 PKGS := ./...
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build test infra-check run bench lint prism-patch test-go test-fuzz-smoke bench-prism bench-profiles bench-collector bench-activate bench-e2e bench-lake test-web tools help
+.PHONY: all build test infra-check run bench lint prism-patch test-go test-fuzz-smoke bench-prism bench-profiles bench-collector bench-activate bench-e2e bench-lake bench-classify test-web tools help
 
 all: build
 
@@ -19,6 +19,7 @@ help:
 	@echo "make bench        Go benchmarks of the domain packages"
 	@echo "make bench-prism  streaming throughput/latency on prism at steady rates"
 	@echo "make bench-lake   lake write throughput (events/s, MB/s) on prism, GCS emulator and local disk"
+	@echo "make bench-classify  classify on prism: 50,000 events pstest -> Bigtable, events/s and p50/p99 latency"
 	@echo "make bench-profiles  profile API latency at 1,000 requests/s on the Bigtable emulator"
 	@echo "make bench-collector  tracking API on pstest vs a bare net/http handler: req/s, events/s, p50/p99"
 	@echo "make bench-activate   partner delivery: throughput per partner, healthy latency while others fail"
@@ -101,3 +102,9 @@ bench-e2e: prism-patch
 bench-lake: prism-patch
 	$(GO) run ./bench/lake $(ARGS)
 	$(GO) run ./bench/lake --lake $${TMPDIR:-/tmp} $(ARGS)
+
+# The classify pipeline on prism against in-process emulators: 50,000 events
+# published at 1,000/s (ARGS, e.g. ARGS="--rate 0" for full speed), prints
+# events/s and event-to-profile latency p50/p99.
+bench-classify: prism-patch
+	$(GO) run ./bench/classify $(ARGS)
