@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 	"unicode/utf8"
@@ -64,7 +65,9 @@ func Normalize(raw []byte, typ Type, rcv Received, lim Limits) (Event, []byte, e
 		// encoding/json's time and lets the strings and objects point into
 		// raw (which nothing modifies) instead of copying them.
 		var wm wireMessage
-		if _, err := sjson.Parse(raw, &wm, sjson.DontCopyRawMessage|sjson.DontCopyString); err == nil {
+		// Parse stops after the first value; trailing bytes make the
+		// message invalid JSON, which Parse below reports.
+		if rest, err := sjson.Parse(raw, &wm, sjson.DontCopyRawMessage|sjson.DontCopyString); err == nil && len(bytes.TrimSpace(rest)) == 0 {
 			if e, data, ok := normalizeWire(&wm, typ, rcv, lim); ok {
 				return e, data, nil
 			}

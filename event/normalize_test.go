@@ -1,10 +1,12 @@
 package event
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // Normalize's JSON must decode to what Parse returns, on its one-pass path
@@ -86,4 +88,75 @@ func BenchmarkNormalize(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzNormalize checks Normalize against Parse and Marshal on any input:
+// the same refusals, and JSON that decodes to the same event.
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"track","messageId":"m","userId":"u","event":"x","properties":{"a":[1,{"b":null}]},"context":{}}`,
+		`{"type":"identify","messageId":"m","anonymousId":"a","traits":{"t":1e3,"u":"\u00e9\n"},"timestamp":"2026-01-01T00:00:00Z","sentAt":"2026-01-01T00:00:01.5+02:00"}`,
+		`{"type":"group","messageId":7,"userId":12,"groupId":"g"}`,
+		`{"type":"screen","name":"home","userId":"u","messageId":"m","properties":{"a":1,"a":2}}`,
+		`{"Type":"track","MessageId":"m","USERID":"u","event":"x"}`,
+		"\xff\xfe", `[]`, `null`, `{"type":null}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, perr := Parse(data, "", recv, Limits{})
+		_, got, nerr := Normalize(data, "", recv, Limits{})
+		if (perr == nil) != (nerr == nil) {
+			t.Fatalf("Parse err %v, Normalize err %v", perr, nerr)
+		}
+		if perr != nil {
+			return
+		}
+		wantJSON, err := Marshal(&want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err1 := Unmarshal(got)
+		b, err2 := Unmarshal(wantJSON)
+		if err1 != nil || err2 != nil || !reflect.DeepEqual(a, b) {
+			t.Fatalf("Normalize %s\nMarshal   %s (%v %v)", got, wantJSON, err1, err2)
+		}
+	})
+}
+
+// FuzzDecodeBatch checks DecodeBatch (segmentio's decoder) against
+// encoding/json: the same bodies refused, the same messages found.
+func FuzzDecodeBatch(f *testing.F) {
+	for _, s := range []string{
+		`{"batch":[{"type":"track"},{"a":[1,2]}],"sentAt":"2026-01-01T00:00:00Z","writeKey":"k","context":{"x":1}}`,
+		`{"batch":[]} `, `{"batch":null}`, `{"batch":[1]}x`, `{"Batch":[{}],"WRITEKEY":"k"}`, `[]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, gerr := DecodeBatch(data)
+		var want Batch
+		werr := json.Unmarshal(data, &want)
+		if werr == nil && want.Batch == nil {
+			werr = errors.New("no batch")
+		}
+		if !utf8.Valid(data) {
+			werr = errors.New("not UTF-8")
+		}
+		if (gerr == nil) != (werr == nil) {
+			t.Fatalf("DecodeBatch err %v, encoding/json err %v", gerr, werr)
+		}
+		if gerr != nil {
+			return
+		}
+		if len(got.Batch) != len(want.Batch) || got.WriteKey != want.WriteKey || !reflect.DeepEqual(got.Context, want.Context) {
+			t.Fatalf("DecodeBatch %+v, encoding/json %+v", got, want)
+		}
+		for i := range got.Batch {
+			var a, b any
+			if json.Unmarshal(got.Batch[i], &a) != nil || json.Unmarshal(want.Batch[i], &b) != nil || !reflect.DeepEqual(a, b) {
+				t.Fatalf("message %d: %s vs %s", i, got.Batch[i], want.Batch[i])
+			}
+		}
+	})
 }
