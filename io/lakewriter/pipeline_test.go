@@ -386,3 +386,41 @@ func TestWriteRestartRollsWhatAnEarlierRunStaged(t *testing.T) {
 		t.Errorf("staging not empty: %v", left)
 	}
 }
+
+// The same stream on S3 through Beam's s3 file system (gofakes3 serving
+// the S3 API over HTTP).
+func TestWriteStreamS3(t *testing.T) {
+	s3 := emulators.StartS3()
+	defer s3.Close()
+	if err := s3.CreateBucket("lake"); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range s3.Env() {
+		t.Setenv(k, v)
+	}
+	const limit = 600
+	opts := Options{Dest: "s3://lake/raw/", BadRows: "s3://lake/badrows/lake/", Staging: "s3://lake/staging/lake/",
+		Interval: time.Second, Shards: 2, MaxBytes: limit}
+	const n = 150
+	q := streamInto(t, opts, n, 20*time.Millisecond, 0)
+
+	st, err := openStore(context.Background(), "s3://lake/", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := lakeObjects(t, st, "s3://lake/raw/", time.Second)
+	if w := checkEvents(t, objs, n, 0, time.Second); len(w) < 2 {
+		t.Errorf("events in %d windows, want at least 2", len(w))
+	}
+	for _, o := range objs {
+		if o.Size > limit {
+			t.Errorf("%s is %d bytes, over the %d limit", o.Name, o.Size, limit)
+		}
+	}
+	if got := counter(q, "objects_written"); got != int64(len(objs)) {
+		t.Errorf("objects_written %d, lake holds %d", got, len(objs))
+	}
+	if left := stagingLeft(t, st, "s3://lake/staging/lake/"); len(left) > 0 {
+		t.Errorf("staging not empty: %v", left)
+	}
+}
