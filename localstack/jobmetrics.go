@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -33,10 +34,13 @@ func (m *jobMetrics) counters(ctx context.Context, ns string) (map[string]int64,
 		return nil, fmt.Errorf("localstack: prism jobs: %w", err)
 	}
 	out := map[string]int64{}
+	var errs []error
 	for _, j := range jobs.GetJobInfo() {
 		resp, err := c.GetJobMetrics(ctx, &jobpb.GetJobMetricsRequest{JobId: j.GetJobId()})
 		if err != nil {
-			return nil, fmt.Errorf("localstack: metrics of job %s: %w", j.GetJobId(), err)
+			// One job's answer missing must not blank the others' counts.
+			errs = append(errs, fmt.Errorf("localstack: metrics of job %s: %w", j.GetJobId(), err))
+			continue
 		}
 		res := metricsx.FromMonitoringInfos(nil, resp.GetMetrics().GetAttempted(), resp.GetMetrics().GetCommitted())
 		for _, cr := range res.AllMetrics().Counters() {
@@ -44,6 +48,9 @@ func (m *jobMetrics) counters(ctx context.Context, ns string) (map[string]int64,
 				out[cr.Key.Name] += cr.Result()
 			}
 		}
+	}
+	if len(errs) == len(jobs.GetJobInfo()) && len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return out, nil
 }

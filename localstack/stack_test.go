@@ -242,7 +242,7 @@ func TestEndToEnd(t *testing.T) {
 		if !st.Classifying() || st.ProfilesURL == "" {
 			t.Skip("the classify pipeline or the profile API is not in this build yet")
 		}
-		eventually(t, time.Minute, "profile of the iOS player", func() error {
+		eventually(t, 2*time.Minute, "profile of the iOS player", func() error {
 			segs, err := profileSegments(e, ios)
 			if err != nil {
 				return err
@@ -257,7 +257,7 @@ func TestEndToEnd(t *testing.T) {
 		if code := e.do(http.MethodGet, st.ProfilesURL+"/v1/profiles/nobody-"+run, nil, nil, nil); code != http.StatusNotFound {
 			t.Fatalf("unknown user: %d, want 404", code)
 		}
-		eventually(t, time.Minute, "deliveries at the partner receivers", func() error {
+		eventually(t, 2*time.Minute, "deliveries at the partner receivers", func() error {
 			c, ok := st.Receivers["dsp-a"].LastChange(ios)
 			if !ok || !slices.Contains(c.Segments, "os-ios") {
 				return fmt.Errorf("dsp-a has %+v for %s", c, ios)
