@@ -77,6 +77,10 @@ func (f *fanOut) publish(ctx context.Context, eng *rules.Engine, changes []profi
 			pub, ok := f.pubs[id]
 			if !ok {
 				pub = f.client.Publisher(f.prefix + id)
+				// The bundle waits for these results before it writes its
+				// profiles, so batching by delay would only stall it: send
+				// what a bundle has at once.
+				pub.PublishSettings.DelayThreshold = time.Millisecond
 				f.pubs[id] = pub
 			}
 			results = append(results, pub.Publish(ctx, &pubsub.Message{Data: b, Attributes: map[string]string{"user_id": pc.user}}))
