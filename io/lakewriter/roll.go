@@ -62,6 +62,12 @@ func (r *roller) rollShard(ctx context.Context, shard int, now time.Time) (rolle
 			return res, fmt.Errorf("lakewriter: roll shard %02d window %s: %w", shard, windowID(sw.Window), err)
 		}
 	}
+	// A window's folder goes only well after its roll: a late bundle may
+	// still be creating it to stage a part.
+	r.st.pruneDirs(r.l.shardDir(shard), func(base string) bool {
+		w, err := parseWindowID(base)
+		return err == nil && now.After(r.l.end(w).Add(r.grace+r.l.Interval))
+	})
 	return res, nil
 }
 

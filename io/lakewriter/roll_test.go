@@ -126,6 +126,16 @@ func TestRollClosedWindowsIntoHourPrefixes(t *testing.T) {
 	if len(left) != 1 || !strings.Contains(left[0], windowID(w3)) {
 		t.Fatalf("staging left %v, want only the open window's part", left)
 	}
+
+	// Once a rolled window is an interval past its roll, its empty folder
+	// goes; that of the window rolled just now stays.
+	if _, err := r.rollShard(context.Background(), 1, l.end(w2).Add(5*time.Second+l.Interval+time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ := filepath.Glob(l.shardDir(1) + "*")
+	if len(dirs) != 1 || filepath.Base(dirs[0]) != windowID(w3) {
+		t.Fatalf("staging folders %v, want only the open window's %s", dirs, windowID(w3))
+	}
 }
 
 func TestRollBySize(t *testing.T) {

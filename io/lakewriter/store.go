@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"cloud.google.com/go/storage"
@@ -133,6 +135,26 @@ func (s *store) remove(ctx context.Context, name string) error {
 		return fmt.Errorf("lakewriter: remove %s: %w", name, err)
 	}
 	return nil
+}
+
+// pruneDirs removes the empty folders among the entries of a local
+// directory URL whose base name passes old. Object stores have no folders;
+// on a local lake every window would otherwise leave one behind in staging,
+// and every roll lists them.
+func (s *store) pruneDirs(dir string, old func(base string) bool) {
+	if !s.renameCommit {
+		return
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() && old(e.Name()) {
+			// Fails, as it should, on a folder that is not empty.
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 func isNotExist(err error) bool {
