@@ -18,9 +18,9 @@ output "buckets" {
   value       = module.platform.buckets
 }
 
-output "flex_template_path" {
-  description = "Where to upload the flex-template spec."
-  value       = module.platform.flex_template_path
+output "flex_template_prefix" {
+  description = "Where the flex-template specs go: PREFIX<pipeline>.json (`make flex-build`)."
+  value       = module.platform.flex_template_prefix
 }
 
 output "staging_location" {

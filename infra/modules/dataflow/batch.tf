@@ -10,9 +10,9 @@ resource "google_workflows_workflow" "nightly" {
   call_log_level  = "LOG_ERRORS_ONLY"
 
   source_contents = templatefile("${path.module}/nightly.workflow.yaml", {
-    project       = var.project
-    region        = var.region
-    template_path = var.template_path
+    project         = var.project
+    region          = var.region
+    template_prefix = var.template_prefix
     environment = jsonencode({
       serviceAccountEmail  = var.service_accounts.dataflow
       tempLocation         = var.temp_location
@@ -78,7 +78,7 @@ resource "google_workflows_workflow" "replay" {
   source_contents = templatefile("${path.module}/replay.workflow.yaml", {
     project       = var.project
     region        = var.region
-    template_path = var.template_path
+    template_path = "${var.template_prefix}replay.json"
     environment = jsonencode({
       serviceAccountEmail  = var.service_accounts.dataflow
       tempLocation         = var.temp_location
@@ -127,7 +127,7 @@ resource "google_data_pipeline_pipeline" "vendorpull" {
 
       launch_parameter {
         job_name                = "segmentflow-vendorpull-${each.key}"
-        container_spec_gcs_path = var.template_path
+        container_spec_gcs_path = "${var.template_prefix}vendorpull.json"
         parameters = {
           pipeline         = "vendorpull"
           source           = each.key

@@ -4,29 +4,32 @@
 # resource exists only in the google-beta provider.
 locals {
   streaming_jobs = {
+    # The parameters are the pipelines' flags (`segmentflow run PIPELINE -h`,
+    # infra/flex/PIPELINE/metadata.json); topics and subscriptions go by short
+    # name within pubsub_project.
     classify = {
       max_workers = var.streaming.classify_max_worker
       parameters = {
-        pipeline                = "classify"
-        subscription            = var.pubsub.classify_subscription
-        bigtable_project        = var.project
-        bigtable_instance       = var.bigtable.instance
-        bigtable_app_profile    = var.bigtable.serving_app_profile
-        users_table             = var.bigtable.users_table
-        profiles_table          = var.bigtable.profiles_table
-        rules                   = "gs://${var.buckets.rules}/${local.names.rules_objects.current}"
-        activation_topic_prefix = "projects/${var.project}/topics/${local.names.topics.activation_prefix}"
-        dlq_topic               = var.pubsub.events_dlq_topic
-        staging_location        = var.staging_location
+        pipeline          = "classify"
+        pubsub_project    = var.project
+        subscription      = local.classify_subscription
+        bigtable_project  = var.project
+        bigtable_instance = var.bigtable.instance
+        users_table       = var.bigtable.users_table
+        profiles_table    = var.bigtable.profiles_table
+        rules_bucket      = var.buckets.rules
+        activation_prefix = local.names.topics.activation_prefix
+        dlq_topic         = local.events_dlq_topic
+        staging_location  = var.staging_location
       }
     }
     lake = {
       max_workers = var.streaming.lake_max_workers
       parameters = {
         pipeline         = "lake"
-        subscription     = var.pubsub.lake_subscription
-        output           = "${local.lake_url}${local.names.lake_prefixes.raw}"
-        badrows          = "${local.lake_url}${local.names.lake_prefixes.badrows}"
+        pubsub_project   = var.project
+        subscription     = local.lake_subscription
+        lake             = local.lake_url
         roll_interval    = "10m"
         staging_location = var.staging_location
       }
@@ -51,7 +54,7 @@ resource "google_data_pipeline_pipeline" "streaming" {
 
       launch_parameter {
         job_name                = "segmentflow-${each.key}"
-        container_spec_gcs_path = var.template_path
+        container_spec_gcs_path = "${var.template_prefix}${each.key}.json"
         parameters              = each.value.parameters
         # Redeploying a changed template updates the running job in place
         # (keeps its state) instead of starting a second one.

@@ -8,8 +8,8 @@ variable "region" {
   type        = string
 }
 
-variable "template_path" {
-  description = "gs:// path of the segmentflow flex-template spec (see infra/README.md, building the flex template); the `pipeline` parameter picks the pipeline."
+variable "template_prefix" {
+  description = "gs:// prefix of the flex-template specs, one PREFIX<pipeline>.json per pipeline, all on the one segmentflow image (see docs/runners.md, the flex template)."
   type        = string
 }
 

@@ -98,7 +98,7 @@ module "dataflow" {
 
   project          = var.project
   region           = var.region
-  template_path    = "${module.gcs.flex_template_prefix}${var.template_name}"
+  template_prefix  = module.gcs.flex_template_prefix
   service_accounts = module.iam.emails
   temp_location    = module.gcs.temp_location
   staging_location = module.gcs.staging_location

@@ -23,9 +23,9 @@ output "buckets" {
   }
 }
 
-output "flex_template_path" {
-  description = "Where to upload the flex-template spec."
-  value       = "${module.gcs.flex_template_prefix}${var.template_name}"
+output "flex_template_prefix" {
+  description = "Where the flex-template specs go: PREFIX<pipeline>.json (`make flex-build`)."
+  value       = module.gcs.flex_template_prefix
 }
 
 output "staging_location" {

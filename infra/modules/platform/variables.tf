@@ -44,12 +44,6 @@ variable "image" {
   type        = string
 }
 
-variable "template_name" {
-  description = "Object name of the flex-template spec under the artifacts bucket's flex/ prefix."
-  type        = string
-  default     = "segmentflow.json"
-}
-
 variable "partners" {
   description = "Partner ids that get an activation topic, subscription and activate service."
   type        = set(string)
