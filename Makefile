@@ -27,6 +27,7 @@ help:
 	@echo "make test-web     the rules console in headless Chromium (part of make test)"
 	@echo "make lint         gofmt + go vet"
 	@echo "make infra-check  terraform fmt/validate/tflint/plan, offline"
+	@echo "make flex-build   flex-template image + specs (FLEX_IMAGE=..., FLEX_PREFIX=gs://...; see docs/runners.md)"
 
 # The patched prism runner (see README, "The prism patch"); cheap when done.
 prism-patch:
@@ -108,3 +109,20 @@ bench-lake: prism-patch
 # events/s and event-to-profile latency p50/p99.
 bench-classify: prism-patch
 	$(GO) run ./bench/classify $(ARGS)
+
+# The linux/amd64 worker for --worker_binary (Dataflow, Flink) from another
+# platform; on linux/amd64 `segmentflow run` stages itself.
+worker-binary:
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOWORK=off $(GO) build -trimpath -o bin/segmentflow-linux-amd64 ./cmd/segmentflow
+
+# Flex templates (docs/runners.md): one image, one spec per pipeline.
+# Needs docker, gcloud and network; not part of `make test`.
+FLEX_PIPELINES ?= lake classify
+flex-build:
+	@test -n "$(FLEX_IMAGE)" -a -n "$(FLEX_PREFIX)" || { echo "set FLEX_IMAGE=REGION-docker.pkg.dev/PROJECT/REPO/segmentflow:TAG FLEX_PREFIX=\$$(terraform output -raw flex_template_prefix)"; exit 2; }
+	docker build --platform=linux/amd64 -f infra/flex/Dockerfile -t $(FLEX_IMAGE) .
+	docker push $(FLEX_IMAGE)
+	for p in $(FLEX_PIPELINES); do \
+	  gcloud dataflow flex-template build "$(FLEX_PREFIX)$$p.json" --image "$(FLEX_IMAGE)" \
+	    --sdk-language GO --metadata-file "infra/flex/$$p/metadata.json" || exit 1; \
+	done
