@@ -170,3 +170,87 @@ func objectItems(t *testing.T, e hclsyntax.Expression) map[string]hclsyntax.Expr
 	}
 	return items
 }
+
+// TestTerraformServiceArgsAreFlags: every `--flag=` in the container args
+// of the Cloud Run services (cloudrun and dr modules) is a flag that the
+// subcommand's -h lists.
+func TestTerraformServiceArgsAreFlags(t *testing.T) {
+	helps := map[string]string{}
+	found := 0
+	for _, dir := range []string{"cloudrun", "dr"} {
+		files, err := filepath.Glob(filepath.Join(infraDir, "modules", dir, "*.tf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range files {
+			f, diags := hclparse.NewParser().ParseHCLFile(path)
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			for _, args := range argLists(f.Body.(*hclsyntax.Body)) {
+				found++
+				cmd, flags := commandLine(f.Bytes, args)
+				if cmd == "" {
+					t.Errorf("%s: args do not start with a subcommand", args.Range())
+					continue
+				}
+				if _, ok := helps[cmd]; !ok {
+					var out, errOut syncBuffer
+					realMain([]string{cmd, "-h"}, &out, &errOut)
+					helps[cmd] = out.String() + errOut.String()
+				}
+				for _, fl := range flags {
+					if !strings.Contains(helps[cmd], "\n  -"+fl+" ") && !strings.Contains(helps[cmd], "\n  -"+fl+"\n") {
+						t.Errorf("%s: `segmentflow %s` has no flag --%s", args.Range(), cmd, fl)
+					}
+				}
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("no container args found in the cloudrun and dr modules")
+	}
+}
+
+// argLists finds the tuple literals assigned to args or *_args anywhere in
+// body.
+func argLists(body *hclsyntax.Body) []*hclsyntax.TupleConsExpr {
+	var out []*hclsyntax.TupleConsExpr
+	for name, a := range body.Attributes {
+		if tup, ok := a.Expr.(*hclsyntax.TupleConsExpr); ok && (name == "args" || strings.HasSuffix(name, "_args")) {
+			out = append(out, tup)
+		}
+	}
+	for _, b := range body.Blocks {
+		out = append(out, argLists(b.Body)...)
+	}
+	return out
+}
+
+// commandLine returns the subcommand and the flag names of an args list
+// whose elements are "cmd" and "--name=${...}" templates.
+func commandLine(src []byte, args *hclsyntax.TupleConsExpr) (string, []string) {
+	var cmd string
+	var flags []string
+	for i, e := range args.Exprs {
+		tmpl, ok := e.(*hclsyntax.TemplateExpr)
+		if !ok || len(tmpl.Parts) == 0 {
+			continue
+		}
+		lit, ok := tmpl.Parts[0].(*hclsyntax.LiteralValueExpr)
+		if !ok {
+			continue
+		}
+		r := lit.Range()
+		s := string(src[r.Start.Byte:r.End.Byte])
+		if i == 0 {
+			cmd = s
+			continue
+		}
+		if strings.HasPrefix(s, "-") {
+			name, _, _ := strings.Cut(strings.TrimLeft(s, "-"), "=")
+			flags = append(flags, name)
+		}
+	}
+	return cmd, flags
+}

@@ -25,9 +25,9 @@ resource "google_cloud_run_v2_service" "activate" {
         "activate",
         "--partner=${each.key}",
         "--project=${var.project}",
-        "--subscription=${var.pubsub.activation_subscriptions[each.key]}",
-        "--rules=gs://${var.buckets.rules}/${local.names.rules_objects.current}",
-        "--deadletter=gs://${var.buckets.lake}/${local.names.lake_prefixes.deadletter}${each.key}/",
+        # The subscription and deadletter/<partner>/ derive from the names.
+        "--rules-bucket=${var.buckets.rules}",
+        "--lake-bucket=${var.buckets.lake}",
       ]
 
       ports {

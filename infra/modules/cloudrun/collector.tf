@@ -1,14 +1,13 @@
 locals {
-  names = jsondecode(file("${path.module}/../../names.json"))
-
   # Flags of `segmentflow collector` (cmd/segmentflow). Cloud Run sets PORT.
   collector_args = [
     "collector",
     "--project=${var.project}",
-    "--topic=${var.pubsub.events_topic}",
-    "--badrows_topic=${var.pubsub.events_dlq_topic}",
-    "--failover=gs://${var.buckets.lake}/${local.names.lake_prefixes.failover}",
-    "--node_id=${var.region}",
+    # Flags of `segmentflow collector -h`; topics by short name in --project.
+    "--topic=${reverse(split("/", var.pubsub.events_topic))[0]}",
+    "--dlq-topic=${reverse(split("/", var.pubsub.events_dlq_topic))[0]}",
+    "--lake-bucket=${var.buckets.lake}",
+    "--node-id=${var.region}",
   ]
 }
 

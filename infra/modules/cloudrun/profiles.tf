@@ -22,8 +22,8 @@ resource "google_cloud_run_v2_service" "profiles" {
         "profiles",
         "--project=${var.project}",
         "--instance=${var.bigtable.instance}",
-        "--app_profile=${var.bigtable.app_profile}",
         "--table=${var.bigtable.profiles_table}",
+        "--rules-bucket=${var.buckets.rules}",
       ]
 
       ports {

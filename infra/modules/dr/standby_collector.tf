@@ -25,11 +25,12 @@ resource "google_cloud_run_v2_service" "standby_collector" {
       args = [
         "collector",
         "--project=${var.project}",
-        "--topic=${var.events_topic}",
-        "--badrows_topic=${var.events_dlq_topic}",
-        "--pubsub_endpoint=${var.standby_region}-pubsub.googleapis.com:443",
-        "--failover=gs://${var.failover_bucket}/${local.names.lake_prefixes.failover}",
-        "--node_id=${var.standby_region}",
+        # Flags of `segmentflow collector -h` (--pubsub-endpoint is for
+        # emulators only); failover objects go to the standby region's bucket.
+        "--topic=${reverse(split("/", var.events_topic))[0]}",
+        "--dlq-topic=${reverse(split("/", var.events_dlq_topic))[0]}",
+        "--lake-bucket=${var.failover_bucket}",
+        "--node-id=${var.standby_region}",
       ]
 
       ports {
