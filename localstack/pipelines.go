@@ -35,20 +35,25 @@ func (j *streamingJob) run(ctx context.Context) error {
 		if err := j.build(s); err != nil {
 			return fmt.Errorf("localstack: build %s: %w", j.name, err)
 		}
-		jctx, cancel := ctx, context.CancelFunc(func() {})
+		// A plain cancel, not a deadline: prism's worker panics when its
+		// control stream ends with DeadlineExceeded (only Canceled is an
+		// orderly end).
+		jctx, cancel := context.WithCancel(ctx)
+		var scheduled atomic.Bool
+		stopTimer := func() bool { return false }
 		if j.restart > 0 {
-			jctx, cancel = context.WithTimeout(ctx, j.restart)
+			stopTimer = time.AfterFunc(j.restart, func() { scheduled.Store(true); cancel() }).Stop
 		}
 		j.runs.Add(1)
 		started := time.Now()
 		j.log.Info("pipeline: starting on prism", "pipeline", j.name, "run", j.runs.Load())
 		_, err := prism.Execute(jctx, p)
-		scheduled := jctx.Err() != nil
+		stopTimer()
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case scheduled:
+		case scheduled.Load():
 			j.log.Info("pipeline: scheduled restart", "pipeline", j.name, "ran", time.Since(started).Round(time.Second))
 			wait = time.Second
 			continue
