@@ -38,7 +38,8 @@ type ReadOptions struct {
 	// that its bundle commits and gets acknowledged; 2000. Their ack ids
 	// travel in the checkpoint, so this also bounds its size.
 	MaxBundle int
-	// MaxBundleTime bounds how long one bundle keeps pulling; 500 ms.
+	// MaxBundleTime bounds how long one bundle keeps pulling; 500 ms. A
+	// Pull already in flight is let finish (see pullRPCTimeout).
 	MaxBundleTime time.Duration
 	// PollInterval is how long an idle reader waits before pulling again; 200 ms.
 	PollInterval time.Duration
@@ -221,7 +222,7 @@ func (fn *pullFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 	var emitted []string
 	stopped := rest.Done
 	for first := true; !stopped && len(emitted) < spec.MaxBundle && time.Now().Before(deadline); first = false {
-		resp, err := fn.pull(ctx, sub, min(spec.MaxMessages, spec.MaxBundle-len(emitted)), first, deadline)
+		resp, err := fn.pull(ctx, sub, min(spec.MaxMessages, spec.MaxBundle-len(emitted)), first)
 		if err != nil {
 			if ctx.Err() != nil {
 				break // the bundle is being cancelled
@@ -272,17 +273,19 @@ func (fn *pullFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt
 	return sdf.ResumeProcessingIn(0), nil
 }
 
-// pull fetches up to n messages. The first pull of a bundle waits (until
-// deadline) for messages to arrive, so an idle reader neither spins nor adds
-// latency; later ones return at once, so a bundle whose backlog ran dry
-// commits without waiting.
-func (fn *pullFn) pull(ctx context.Context, sub string, n int, wait bool, deadline time.Time) (*pubsubpb.PullResponse, error) {
-	if !wait {
-		// Bound only the RPC: cutting it at the bundle deadline could drop
-		// a response the server already counted as delivered.
-		deadline = time.Now().Add(10 * time.Second)
-	}
-	pctx, cancel := context.WithDeadline(ctx, deadline)
+// pullRPCTimeout bounds one Pull RPC. It is never the bundle's deadline: a
+// server that has already handed messages out counts them as delivered, so
+// a response cut off client-side leaves them invisible until their ack
+// deadline runs out (pstest's waiting Pull, which sleeps 500 ms and then
+// takes messages, lost that race about once per thousand events).
+const pullRPCTimeout = 30 * time.Second
+
+// pull fetches up to n messages. The first pull of a bundle lets the server
+// wait (for its own bounded time) for messages to arrive, so an idle reader
+// neither spins nor adds latency; later ones return at once, so a bundle
+// whose backlog ran dry commits without waiting.
+func (fn *pullFn) pull(ctx context.Context, sub string, n int, wait bool) (*pubsubpb.PullResponse, error) {
+	pctx, cancel := context.WithTimeout(ctx, pullRPCTimeout)
 	defer cancel()
 	resp, err := fn.client.SubscriptionAdminClient.Pull(pctx, &pubsubpb.PullRequest{
 		Subscription: sub, MaxMessages: int32(n), ReturnImmediately: !wait,
