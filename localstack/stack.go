@@ -322,6 +322,10 @@ func (s *Stack) startProfileAPI(ctx context.Context) error {
 	return nil
 }
 
+// emulatorStreams is the StreamingPull streams per partner subscription
+// on the emulator (see activate.Limits.Streams).
+const emulatorStreams = 8
+
 // startActivate starts a receiver per HTTP partner (or uses the partner's
 // real endpoint), a directory per file-drop partner, and activate for all.
 func (s *Stack) startActivate(ctx context.Context) error {
@@ -329,6 +333,9 @@ func (s *Stack) startActivate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// pstest hands out about 100 messages/s per StreamingPull stream, far
+	// below what the local pipelines produce at a few hundred events/s.
+	acfg.Defaults.Streams = emulatorStreams
 	for _, p := range s.Partners {
 		pc := acfg.For(p.ID)
 		switch p.DeliveryKind() {
