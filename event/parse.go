@@ -107,25 +107,30 @@ type rawMessage struct {
 	WriteKey          json.RawMessage `json:"writeKey"`
 }
 
-// fastMessage is a well-formed message decoded in one pass. Most messages
-// are well-formed, so Parse tries this first and falls back to rawMessage,
-// which decodes each field on its own, only to say which field is wrong.
-type fastMessage struct {
-	Type              string         `json:"type"`
-	MessageID         string         `json:"messageId"`
-	UserID            string         `json:"userId"`
-	AnonymousID       string         `json:"anonymousId"`
-	PreviousID        string         `json:"previousId"`
-	GroupID           string         `json:"groupId"`
-	Event             string         `json:"event"`
-	Name              string         `json:"name"`
-	Properties        map[string]any `json:"properties"`
-	Traits            map[string]any `json:"traits"`
-	Context           map[string]any `json:"context"`
-	Timestamp         string         `json:"timestamp"`
-	OriginalTimestamp string         `json:"originalTimestamp"`
-	SentAt            string         `json:"sentAt"`
+// message is a well-formed message decoded in one pass, its objects
+// (properties, traits, context) as O: maps for Parse, the client's raw JSON
+// for Normalize, which only forwards them.
+type message[O any] struct {
+	Type              string `json:"type"`
+	MessageID         string `json:"messageId"`
+	UserID            string `json:"userId"`
+	AnonymousID       string `json:"anonymousId"`
+	PreviousID        string `json:"previousId"`
+	GroupID           string `json:"groupId"`
+	Event             string `json:"event"`
+	Name              string `json:"name"`
+	Properties        O      `json:"properties"`
+	Traits            O      `json:"traits"`
+	Context           O      `json:"context"`
+	Timestamp         string `json:"timestamp"`
+	OriginalTimestamp string `json:"originalTimestamp"`
+	SentAt            string `json:"sentAt"`
 }
+
+// fastMessage is what Parse tries first. Most messages are well-formed, so
+// it falls back to rawMessage, which decodes each field on its own, only to
+// say which field is wrong.
+type fastMessage = message[map[string]any]
 
 // Parse parses and validates one Segment-format message. typ is the type
 // implied by the endpoint (/v1/track → Track); it is empty for batch items,
