@@ -17,8 +17,11 @@ type Bigtable struct {
 	// Endpoint is host:port of a Bigtable emulator; empty for the real
 	// service (the client honours BIGTABLE_EMULATOR_HOST itself).
 	Endpoint string
-	Users    string
-	Profiles string
+	// AppProfile is the app profile of every request (empty: the
+	// instance's default).
+	AppProfile string
+	Users      string
+	Profiles   string
 }
 
 func (b Bigtable) client(ctx context.Context) (*bigtable.Client, error) {
@@ -30,7 +33,7 @@ func (b Bigtable) client(ctx context.Context) (*bigtable.Client, error) {
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
 		)
 	}
-	c, err := bigtable.NewClient(ctx, b.Project, b.Instance, opts...)
+	c, err := bigtable.NewClientWithConfig(ctx, b.Project, b.Instance, bigtable.ClientConfig{AppProfile: b.AppProfile}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("transforms: bigtable %s/%s (endpoint %q): %w", b.Project, b.Instance, b.Endpoint, err)
 	}

@@ -30,6 +30,7 @@ func runProfiles(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	project := fs.String("project", envOr("GOOGLE_CLOUD_PROJECT", n.ProjectLocal), "Bigtable project")
 	instance := fs.String("instance", "local", "Bigtable instance")
 	btEndpoint := fs.String("bigtable-endpoint", os.Getenv("BIGTABLE_EMULATOR_HOST"), "Bigtable emulator host:port (default $BIGTABLE_EMULATOR_HOST; empty: Google Cloud)")
+	appProfile := fs.String("app-profile", "", "Bigtable app profile of the lookups (default: the instance's default profile)")
 	table := fs.String("table", n.Tables.Profiles, "profiles table")
 	gcsEndpoint := fs.String("gcs-endpoint", os.Getenv("STORAGE_EMULATOR_HOST"), "GCS emulator base URL, e.g. http://127.0.0.1:4443 (default $STORAGE_EMULATOR_HOST; empty: Google Cloud)")
 	rulesBucket := fs.String("rules-bucket", n.Buckets.Rules, "bucket of the rules repository whose current rule set gives the segment ttls; empty: serve the ttls rows were written with")
@@ -47,7 +48,7 @@ func runProfiles(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *btEndpoint == "" {
 		btOpts = nil
 	}
-	btc, err := bigtable.NewClient(ctx, *project, *instance, btOpts...)
+	btc, err := bigtable.NewClientWithConfig(ctx, *project, *instance, bigtable.ClientConfig{AppProfile: *appProfile}, btOpts...)
 	if err != nil {
 		return fmt.Errorf("bigtable client: %w", err)
 	}

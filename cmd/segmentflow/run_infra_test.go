@@ -254,3 +254,127 @@ func commandLine(src []byte, args *hclsyntax.TupleConsExpr) (string, []string) {
 	}
 	return cmd, flags
 }
+
+// TestCloudRunServicesListenOnContainerPort: every Cloud Run container
+// listens where Cloud Run sends its traffic and probes: the --addr in its
+// args, or the subcommand's default, ends in the container_port.
+func TestCloudRunServicesListenOnContainerPort(t *testing.T) {
+	found := 0
+	for _, dir := range []string{"cloudrun", "dr"} {
+		files, err := filepath.Glob(filepath.Join(infraDir, "modules", dir, "*.tf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range files {
+			f, diags := hclparse.NewParser().ParseHCLFile(path)
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			for _, c := range containerBlocks(f.Body.(*hclsyntax.Body)) {
+				found++
+				port, args := containerPortAndArgs(t, f.Bytes, c)
+				if port == "" {
+					t.Errorf("%s: container has no ports.container_port", c.Range())
+					continue
+				}
+				cmd, addr := listenAddr(f.Bytes, args)
+				if addr == "" {
+					var out, errOut syncBuffer
+					realMain([]string{cmd, "-h"}, &out, &errOut)
+					addr = flagDefault(out.String()+errOut.String(), "addr")
+				}
+				if !strings.HasSuffix(addr, ":"+port) {
+					t.Errorf("%s: `segmentflow %s` listens on %q, Cloud Run sends to port %s", c.Range(), cmd, addr, port)
+				}
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("no containers blocks found in the cloudrun and dr modules")
+	}
+}
+
+func containerBlocks(body *hclsyntax.Body) []*hclsyntax.Block {
+	var out []*hclsyntax.Block
+	for _, b := range body.Blocks {
+		if b.Type == "containers" {
+			out = append(out, b)
+			continue
+		}
+		out = append(out, containerBlocks(b.Body)...)
+	}
+	return out
+}
+
+// containerPortAndArgs returns the literal ports.container_port of a
+// containers block and its args list, following a reference to a local
+// (args = local.collector_args) by name in the same file.
+func containerPortAndArgs(t *testing.T, src []byte, c *hclsyntax.Block) (string, *hclsyntax.TupleConsExpr) {
+	t.Helper()
+	var port string
+	for _, b := range c.Body.Blocks {
+		if a, ok := b.Body.Attributes["container_port"]; ok && b.Type == "ports" {
+			r := a.Expr.Range()
+			port = strings.TrimSpace(string(src[r.Start.Byte:r.End.Byte]))
+		}
+	}
+	a, ok := c.Body.Attributes["args"]
+	if !ok {
+		return port, nil
+	}
+	if tup, ok := a.Expr.(*hclsyntax.TupleConsExpr); ok {
+		return port, tup
+	}
+	r := a.Expr.Range()
+	ref := strings.TrimPrefix(strings.TrimSpace(string(src[r.Start.Byte:r.End.Byte])), "local.")
+	f, diags := hclparse.NewParser().ParseHCL(src, "ref.tf")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+		if b.Type != "locals" {
+			continue
+		}
+		if la, ok := b.Body.Attributes[ref]; ok {
+			if tup, ok := la.Expr.(*hclsyntax.TupleConsExpr); ok {
+				return port, tup
+			}
+		}
+	}
+	t.Fatalf("%s: args %q is neither a list nor a local of this file", a.Range(), ref)
+	return "", nil
+}
+
+// listenAddr returns the subcommand of args and the value of its --addr,
+// if given.
+func listenAddr(src []byte, args *hclsyntax.TupleConsExpr) (cmd, addr string) {
+	if args == nil {
+		return "", ""
+	}
+	for i, e := range args.Exprs {
+		r := e.Range()
+		s := strings.Trim(strings.TrimSpace(string(src[r.Start.Byte:r.End.Byte])), `"`)
+		if i == 0 {
+			cmd = s
+		}
+		if v, ok := strings.CutPrefix(s, "--addr="); ok {
+			addr = v
+		}
+	}
+	return cmd, addr
+}
+
+// flagDefault reads a flag's default from flag.PrintDefaults output.
+func flagDefault(help, name string) string {
+	_, rest, ok := strings.Cut(help, "\n  -"+name+" ")
+	if !ok {
+		return ""
+	}
+	line, _, _ := strings.Cut(rest, "\n  -")
+	_, def, ok := strings.Cut(line, `(default "`)
+	if !ok {
+		return ""
+	}
+	def, _, _ = strings.Cut(def, `"`)
+	return def
+}

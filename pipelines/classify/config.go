@@ -37,8 +37,13 @@ type Config struct {
 	// BigtableEndpoint is host:port of a Bigtable emulator; empty for the
 	// real service (or BIGTABLE_EMULATOR_HOST).
 	BigtableEndpoint string
-	UsersTable       string
-	ProfilesTable    string
+	// BigtableAppProfile routes the pipeline's reads and writes (empty: the
+	// instance's default profile). A deployment gives the streaming jobs the
+	// multi-cluster serving profile, so a zone outage fails over instead of
+	// stalling classification.
+	BigtableAppProfile string
+	UsersTable         string
+	ProfilesTable      string
 
 	// RulesBucket is the rules repository (io/rulestore).
 	RulesBucket string
@@ -101,6 +106,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.BigtableProject, "bigtable_project", c.BigtableProject, "project of the Bigtable instance (default: --pubsub_project)")
 	fs.StringVar(&c.BigtableInstance, "bigtable_instance", c.BigtableInstance, "Bigtable instance of the users and profiles tables")
 	fs.StringVar(&c.BigtableEndpoint, "bigtable_endpoint", c.BigtableEndpoint, "host:port of a Bigtable emulator (default: the real service)")
+	fs.StringVar(&c.BigtableAppProfile, "bigtable_app_profile", c.BigtableAppProfile, "Bigtable app profile of the pipeline's reads and writes (default: the instance's default profile)")
 	fs.StringVar(&c.UsersTable, "users_table", c.UsersTable, "table of user traits and stats")
 	fs.StringVar(&c.ProfilesTable, "profiles_table", c.ProfilesTable, "table of segmented profiles")
 	fs.StringVar(&c.RulesBucket, "rules_bucket", c.RulesBucket, "bucket of the rules repository")

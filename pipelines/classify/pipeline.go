@@ -34,7 +34,7 @@ func Classify(s beam.Scope, msgs beam.PCollection, cfg Config) error {
 	}
 	bt := transforms.Bigtable{
 		Project: cfg.BigtableProject, Instance: cfg.BigtableInstance, Endpoint: cfg.BigtableEndpoint,
-		Users: cfg.UsersTable, Profiles: cfg.ProfilesTable,
+		AppProfile: cfg.BigtableAppProfile, Users: cfg.UsersTable, Profiles: cfg.ProfilesTable,
 	}
 	if bt.Project == "" {
 		bt.Project = cfg.Project

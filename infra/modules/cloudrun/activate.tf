@@ -23,6 +23,7 @@ resource "google_cloud_run_v2_service" "activate" {
       image = var.image
       args = [
         "activate",
+        "--addr=:8080", # the container_port Cloud Run sends to
         "--partner=${each.key}",
         "--project=${var.project}",
         # The subscription and deadletter/<partner>/ derive from the names.

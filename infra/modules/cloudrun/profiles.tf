@@ -20,8 +20,10 @@ resource "google_cloud_run_v2_service" "profiles" {
       image = var.image
       args = [
         "profiles",
+        "--addr=:8080", # the container_port Cloud Run sends to
         "--project=${var.project}",
         "--instance=${var.bigtable.instance}",
+        "--app-profile=${var.bigtable.app_profile}",
         "--table=${var.bigtable.profiles_table}",
         "--rules-bucket=${var.buckets.rules}",
       ]

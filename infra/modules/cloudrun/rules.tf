@@ -20,6 +20,7 @@ resource "google_cloud_run_v2_service" "rules" {
       image = var.image
       args = [
         "rules",
+        "--addr=:8080", # the container_port Cloud Run sends to
         "--bucket=${var.buckets.rules}",
       ]
 

@@ -15,12 +15,14 @@ locals {
         subscription      = local.classify_subscription
         bigtable_project  = var.project
         bigtable_instance = var.bigtable.instance
-        users_table       = var.bigtable.users_table
-        profiles_table    = var.bigtable.profiles_table
-        rules_bucket      = var.buckets.rules
-        activation_prefix = local.names.topics.activation_prefix
-        dlq_topic         = local.events_dlq_topic
-        staging_location  = var.staging_location
+        # Multi-cluster routing: a zone outage fails over, not stalls.
+        bigtable_app_profile = var.bigtable.serving_app_profile
+        users_table          = var.bigtable.users_table
+        profiles_table       = var.bigtable.profiles_table
+        rules_bucket         = var.buckets.rules
+        activation_prefix    = local.names.topics.activation_prefix
+        dlq_topic            = local.events_dlq_topic
+        staging_location     = var.staging_location
       }
     }
     lake = {
