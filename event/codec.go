@@ -84,3 +84,7 @@ func FromLine(line []byte) (Event, error) {
 	}
 	return Parse(line, "", Received{At: at}, Limits{})
 }
+
+// jsonSpace is what JSON counts as whitespace between tokens (RFC 8259),
+// narrower than unicode.IsSpace: a trailing \v or \f makes a body invalid.
+const jsonSpace = " \t\r\n"

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -24,6 +25,7 @@ func TestNormalizeMatchesParseAndMarshal(t *testing.T) {
 		{"big number and spaces", "{ \"type\" : \"screen\", \"messageId\":\"m3\", \"userId\":\"u\", \"name\":\"home\", \"properties\" : { \"n\" : 12345678901234567890 } }", recv},
 		{"batch context merged", `{"type":"track","messageId":"m4","userId":"u","event":"e","context":{"app":{"v":"1"}}}`, batchCtx},
 		{"escaped strings", `{"type":"track","messageId":"m\u00e9\"6","userId":"u\n1","event":"e\/x","properties":{"k\"":"v"}}`, recv},
+		{"line breaks between tokens", "{\"type\":\"track\",\"messageId\":\"m7\",\"userId\":\"u\",\"event\":\"e\",\"properties\":{\r\n \"a\": [1,\n2],\n\"b\":\"x\\ny\"\n},\"context\":{ }}", recv},
 		{"numeric user id", `{"type":"track","messageId":"m5","userId":42,"event":"e"}`, recv},
 	}
 	for _, c := range cases {
@@ -38,6 +40,10 @@ func TestNormalizeMatchesParseAndMarshal(t *testing.T) {
 		got, err := Unmarshal(data)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
+		}
+		// Lake and failover files are NDJSON: one event, one line.
+		if bytes.ContainsAny(data, "\r\n") {
+			t.Fatalf("%s: line break in %q", c.name, data)
 		}
 		wantRound, _ := Marshal(&want)
 		want, _ = Unmarshal(wantRound) // numbers as the wire gives them back
@@ -80,6 +86,21 @@ func TestTopLevelKeys(t *testing.T) {
 	}
 }
 
+// objectKeys may skip counting only where the count cannot reach the limit.
+func TestObjectKeys(t *testing.T) {
+	for _, c := range []struct {
+		obj       string
+		lim, want int
+	}{
+		{`{}`, 2, 0}, {` { } `, 2, 0}, {`{"a":1}`, 2, 1}, {`{"a":1,"b":2}`, 512, 1},
+		{`{"":0,"":0,"":0}`, 2, 3}, {`{"a":1,"b":2,"c":3}`, 2, 3}, {`{"a":{"b":1,"c":2,"d":3}}`, 2, 1},
+	} {
+		if got := objectKeys([]byte(c.obj), c.lim); got != c.want && !(got > 0 && c.want > 0 && c.want <= c.lim) {
+			t.Errorf("objectKeys(%s, %d) = %d, want %d", c.obj, c.lim, got, c.want)
+		}
+	}
+}
+
 func BenchmarkNormalize(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchRaw)))
@@ -100,6 +121,7 @@ func FuzzNormalize(f *testing.F) {
 		`{"type":"screen","name":"home","userId":"u","messageId":"m","properties":{"a":1,"a":2}}`,
 		`{"Type":"track","MessageId":"m","USERID":"u","event":"x"}`,
 		"\xff\xfe", `[]`, `null`, `{"type":null}`,
+		"{\"type\":\"track\",\"messageId\":\"m\",\"userId\":\"u\",\"event\":\"x\"}\v", // not JSON whitespace
 	} {
 		f.Add([]byte(s))
 	}

@@ -56,7 +56,7 @@ func DecodeBatch(body []byte) (*Batch, error) {
 	// segmentio's decoder takes a third of encoding/json's time here and
 	// leaves each message pointing into body instead of copying it; the
 	// standard decoder runs only to word the error of a bad body.
-	if rest, err := sjson.Parse(body, &b, sjson.DontCopyRawMessage); err != nil || len(bytes.TrimSpace(rest)) > 0 {
+	if rest, err := sjson.Parse(body, &b, sjson.DontCopyRawMessage); err != nil || len(bytes.Trim(rest, jsonSpace)) > 0 {
 		b = Batch{}
 		if err := json.Unmarshal(body, &b); err != nil {
 			return nil, FieldError{Code: CodeInvalidJSON, Message: err.Error()}
