@@ -18,6 +18,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -54,7 +55,7 @@ func run() error {
 	rate := flag.Float64("rate", 1000, "open-loop request rate")
 	clients := flag.Int("clients", 16, "closed-loop clients (connections)")
 	batch := flag.Int("batch", 20, "events per request")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the collector phases to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of each phase to PREFIX.<server>-<load>.pprof and print the CPU split per part")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	ctx := context.Background()
@@ -95,32 +96,49 @@ func run() error {
 	}
 	st.published() // not counted
 
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-
 	type row struct {
 		load   string
 		target string
 		res    result
 		events int
 	}
-	var rows []row
-	for _, t := range targets {
-		r := l.closed(ctx, t, *clients, *duration)
-		rows = append(rows, row{fmt.Sprintf("closed loop, %d clients", *clients), t.name, r, st.publishedIf(t.name == "collector")})
+	var (
+		rows   []row
+		splits []cpuSplit
+	)
+	// phase runs one load; with --cpuprofile each phase gets its own
+	// profile, so the split below charges each server only its own phase.
+	phase := func(load string, t target, f func() result) error {
+		var r result
+		if *cpuProfile == "" {
+			r = f()
+		} else {
+			prof, err := profiled(pprof.StartCPUProfile, pprof.StopCPUProfile, func() { r = f() })
+			if err != nil {
+				return err
+			}
+			name := fmt.Sprintf("%s.%s-%s.pprof", *cpuProfile, t.name, strings.Fields(load)[0])
+			if err := os.WriteFile(name, prof, 0o644); err != nil {
+				return fmt.Errorf("write cpu profile: %w", err)
+			}
+			s, err := splitProfile(bytes.NewReader(prof))
+			if err != nil {
+				return err
+			}
+			splits = append(splits, s)
+		}
+		rows = append(rows, row{load, t.name, r, st.publishedIf(t.name == "collector")})
+		return nil
 	}
 	for _, t := range targets {
-		r := l.open(ctx, t, *rate, *duration, workers)
-		rows = append(rows, row{fmt.Sprintf("open loop, %.0f req/s", *rate), t.name, r, st.publishedIf(t.name == "collector")})
+		if err := phase(fmt.Sprintf("closed loop, %d clients", *clients), t, func() result { return l.closed(ctx, t, *clients, *duration) }); err != nil {
+			return err
+		}
+	}
+	for _, t := range targets {
+		if err := phase(fmt.Sprintf("open loop, %.0f req/s", *rate), t, func() result { return l.open(ctx, t, *rate, *duration, workers) }); err != nil {
+			return err
+		}
 	}
 
 	fmt.Printf("\n%-26s %-10s %9s %10s %8s %8s %8s %7s %s\n", "load", "server", "req/s", "events/s", "p50", "p99", "max", "failed", "on topic")
@@ -142,6 +160,16 @@ func run() error {
 	fmt.Printf("collector p99 at %.0f req/s: %s (target < 20ms): %s\n", *rate, ms(p99), verdict(p99 < 20*time.Millisecond && rows[3].res.failed == 0))
 	if late := rows[3].res.late; late > 0 {
 		fmt.Printf("(open loop: the scheduler reached %d of %d slots more than 1 ms late: the generator itself was short of CPU)\n", late, rows[3].res.requests)
+	}
+	if len(splits) > 0 {
+		var names []string
+		var reqs []int
+		for _, r := range rows {
+			names = append(names, r.target+" "+strings.Fields(r.load)[0])
+			reqs = append(reqs, r.res.requests)
+		}
+		printSplits(os.Stdout, names, splits, reqs)
+		fmt.Printf("(profiles in %s.*.pprof)\n", *cpuProfile)
 	}
 	return nil
 }
