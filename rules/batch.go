@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"cel.dev/cel-go/cel"
@@ -50,12 +51,25 @@ type batch struct {
 	// rules are the candidates in rule-set order.
 	rules []*compiledRule
 	prog  cel.Program
+	// nodes are the program's planned rule_outcome calls by outcome index.
+	// eval runs them one after the other on a frame the evaluation state
+	// keeps, rather than through prog.Eval: the conjunction that ties them
+	// together is always true, so it only adds a node per rule, and
+	// Program.Eval adds a pooled frame, a deferred recovery and result
+	// checks per event. nil when the planner did not give one node per rule
+	// (prog.Eval is used then).
+	nodes []*outcomeNode
 	// slot is, per rule, its outcome index in the program, or -1 for a rule
 	// evaluated on its own (one with a runtime cost limit).
 	slot []int
 	// batched is how many rules the program runs; memoSlots how many
 	// values it memoizes.
 	batched, memoSlots int
+	// fastReads are the memoized paths with a fast read and comparisons the
+	// comparisons planned as cmpNodes (fastpath.go), for the tests that
+	// check them against the interpreter and that they are taken.
+	fastReads   []*memoAttr
+	comparisons int
 }
 
 func batchEnv(env *cel.Env) (*cel.Env, error) {
@@ -88,7 +102,9 @@ func (n *outcomeNode) Eval(a interpreter.Activation) ref.Val {
 	return interpreter.EvalActivation(a, n.Exec)
 }
 
-func planOutcomes() cel.ProgramOption {
+// planOutcomes plans rule_outcome calls into outcomeNodes and hands each
+// to seen.
+func planOutcomes(seen func(*outcomeNode)) cel.ProgramOption {
 	return cel.CustomDecoratorV2(func(i interpreter.InterpretableV2) (interpreter.InterpretableV2, error) {
 		call, ok := i.(interpreter.InterpretableCall)
 		if !ok || call.Function() != outcomeFunc || len(call.Args()) != 2 {
@@ -102,13 +118,15 @@ func planOutcomes() cel.ProgramOption {
 		if !ok {
 			return i, nil
 		}
-		return &outcomeNode{id: i.ID(), k: int(n), w: call.Args()[1]}, nil
+		o := &outcomeNode{id: i.ID(), k: int(n), w: call.Args()[1]}
+		seen(o)
+		return o, nil
 	})
 }
 
 // newBatch plans one batch. indexed says the rules run only on events whose
 // name they pin, so their residual expressions may be used.
-func newBatch(env *cel.Env, rules []*compiledRule, indexed bool) (*batch, error) {
+func newBatch(env *cel.Env, rt *ruleTypes, rules []*compiledRule, indexed bool) (*batch, error) {
 	b := &batch{rules: rules, slot: make([]int, len(rules))}
 	var src strings.Builder
 	for i, r := range rules {
@@ -136,12 +154,31 @@ func newBatch(env *cel.Env, rules []*compiledRule, indexed bool) (*batch, error)
 		return nil, fmt.Errorf("rules: batch of %d rules: %w", b.batched, iss.Err())
 	}
 	memo := newMemoPlanner(a)
-	prog, err := env.Program(a, cel.EvalOptions(cel.OptOptimize), planOutcomes(), memo.option())
+	nodes := make([]*outcomeNode, b.batched)
+	complete := true
+	seen := func(o *outcomeNode) {
+		if o.k < 0 || o.k >= len(nodes) || nodes[o.k] != nil {
+			complete = false
+			return
+		}
+		nodes[o.k] = o
+	}
+	// Comparisons first: the memo then shares a repeated comparison's
+	// planned node like any other call.
+	prog, err := env.Program(a, cel.EvalOptions(cel.OptOptimize), planOutcomes(seen), planComparisons(&b.comparisons), memo.option())
 	if err != nil {
 		return nil, fmt.Errorf("rules: plan batch of %d rules: %w", b.batched, err)
 	}
 	b.prog = prog
-	b.memoSlots = memo.assign()
+	b.memoSlots = memo.assign(rt)
+	for _, m := range memo.attrs {
+		if m.fast != nil {
+			b.fastReads = append(b.fastReads, m)
+		}
+	}
+	if complete && !slices.Contains(nodes, nil) {
+		b.nodes = nodes
+	}
 	return b, nil
 }
 
@@ -150,7 +187,13 @@ func newBatch(env *cel.Env, rules []*compiledRule, indexed bool) (*batch, error)
 // its own, so the answer never depends on batching.
 func (b *batch) eval(state *evalState) []types.Int {
 	state.prepare(b.memoSlots, b.batched, len(b.rules))
-	if b.prog != nil {
+	switch {
+	case b.nodes != nil:
+		frame := state.frame()
+		for k := 0; k < len(b.nodes); {
+			k = b.runFrom(frame, &state.act, k)
+		}
+	case b.prog != nil:
 		b.prog.Eval(&state.act) // outcomes land in state.act.outcomes
 	}
 	res := state.results
@@ -165,6 +208,24 @@ func (b *batch) eval(state *evalState) []types.Int {
 		res[i] = o
 	}
 	return res
+}
+
+// runFrom runs the rules' nodes from k on and returns where it stopped: at
+// the end, or after a rule whose evaluation panicked (as a function may on
+// an input its author did not foresee). That rule's outcome stays unset, so
+// eval runs it on its own, where Program.Eval turns the panic into an
+// error, as it did when the batch ran through Program.Eval.
+func (b *batch) runFrom(frame *interpreter.ExecutionFrame, act *activation, k int) (next int) {
+	defer func() {
+		if recover() != nil {
+			next = k + 1
+		}
+	}()
+	for ; k < len(b.nodes); k++ {
+		n := b.nodes[k]
+		act.outcomes[n.k] = outcomeOf(n.w.Exec(frame))
+	}
+	return k
 }
 
 // eval runs a rule's own program: its whole expression, with its cost limit.

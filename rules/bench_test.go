@@ -11,7 +11,7 @@ import (
 // benchEngine is the benchmark rule set: 100 rules over 10 event
 // types, each pinning its event by name in the expression (so the index is
 // derived, not given) and reading the event, the stats and the traits.
-func benchEngine(b *testing.B) *Engine {
+func benchEngine(b testing.TB) *Engine {
 	b.Helper()
 	rs := &RuleSet{}
 	for i := range 20 {

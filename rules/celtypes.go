@@ -8,6 +8,7 @@ import (
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/interpreter"
 
 	"github.com/segmentflow/segmentflow/event"
 )
@@ -310,6 +311,23 @@ type evalState struct {
 	memoBuf  [16]ref.Val
 	outcomes []types.Int
 	results  []types.Int
+	// fr is the interpreter frame over act that batches run on, made on
+	// first use and kept with the state (a frame from NewExecutionFrame is
+	// only ever returned to cel-go's pool by Close, which we never call, so
+	// it holds nothing of a past evaluation but act, which is reset).
+	fr *interpreter.ExecutionFrame
+}
+
+func (st *evalState) frame() *interpreter.ExecutionFrame {
+	if st.fr == nil {
+		fr, err := interpreter.NewExecutionFrame(&st.act)
+		if err != nil {
+			// Only a value that is not an activation is refused.
+			panic(fmt.Sprintf("rules: execution frame: %v", err))
+		}
+		st.fr = fr
+	}
+	return st.fr
 }
 
 // prepare gives the activation n empty memo slots and k unset outcomes,
@@ -337,20 +355,35 @@ func (st *evalState) prepare(n, k, r int) {
 func (rt *ruleTypes) getEvalState(ev *event.Event, u *User, now time.Time) *evalState {
 	st, _ := rt.states.Get().(*evalState)
 	if st == nil {
-		st = &evalState{}
+		st = rt.newEvalState()
 	}
 	if u == nil {
 		u = &User{} // the user the platform has not seen
 	}
-	st.ev = evalEvent{ev: ev, at: eventTime(ev)}
-	st.evObj = object{rt.event, &st.ev}
+	// Only what differs between evaluations is written: while the garbage
+	// collector marks, every pointer written costs a barrier, and whole
+	// struct copies cost bulk barriers.
+	st.ev.ev, st.ev.at, st.ev.nm = ev, eventTime(ev), nil
 	st.usr.u = u
 	s := &st.usr.stats
 	s.s = &u.Stats
+	s.periods[0].v, s.periods[1].v, s.periods[2].v, s.periods[3].v = &u.Stats.Hourly, &u.Stats.Daily, &u.Stats.Monthly, &u.Stats.Yearly
+	st.act.now, st.act.nowTime = nil, now
+	return st
+}
+
+// newEvalState makes a state whose objects point at its own parts; those
+// links never change.
+func (rt *ruleTypes) newEvalState() *evalState {
+	st := &evalState{}
+	st.evObj = object{rt.event, &st.ev}
+	s := &st.usr.stats
 	s.obj = object{rt.stats, s}
-	s.periods = [4]object{{rt.counters, &u.Stats.Hourly}, {rt.counters, &u.Stats.Daily}, {rt.counters, &u.Stats.Monthly}, {rt.counters, &u.Stats.Yearly}}
+	for i := range s.periods {
+		s.periods[i].ot = rt.counters
+	}
 	st.usrObj = object{rt.user, &st.usr}
-	st.act = activation{event: &st.evObj, user: &st.usrObj, nowTime: now}
+	st.act = activation{event: &st.evObj, user: &st.usrObj}
 	return st
 }
 

@@ -362,12 +362,12 @@ func (e *Engine) buildIndex() error {
 	}
 	e.batches = make(map[string]*batch, len(e.byName))
 	for n, rules := range e.byName {
-		if e.batches[n], err = newBatch(benv, rules, true); err != nil {
+		if e.batches[n], err = newBatch(benv, e.types, rules, true); err != nil {
 			return err
 		}
 	}
 	// Rules for any event pin no name, so there is nothing to strip.
-	e.anyBatch, err = newBatch(benv, e.anyName, false)
+	e.anyBatch, err = newBatch(benv, e.types, e.anyName, false)
 	return err
 }
 

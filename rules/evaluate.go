@@ -50,11 +50,23 @@ func (e *Engine) Evaluate(ev *event.Event, u *User, now time.Time) ([]Match, Eva
 	}
 	var out []Match
 	if n > 0 {
-		out = make([]Match, 0, n)
+		out = make([]Match, n)
 	}
 	at := matchTime(state.ev.at, now)
+	j := 0
 	for i, o := range res {
-		out = e.record(out, &st, b.rules[i], o, at)
+		st.Evaluated++
+		switch o {
+		case outcomeMatch:
+			// Field by field into the new slice: a Match built and copied
+			// in costs a bulk write barrier while the collector marks.
+			m, r := &out[j], b.rules[i]
+			m.Segment, m.Rule, m.RulesVersion, m.EventTime = r.Segment, r.ID, e.version, at
+			j++
+			st.Matched++
+		case outcomeError:
+			st.Errors++
+		}
 	}
 	e.types.putEvalState(state)
 	return out, st

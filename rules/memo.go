@@ -24,6 +24,8 @@ import (
 type memoAttr struct {
 	interpreter.InterpretableAttribute
 	slot int // -1: not memoized
+	// fast reads the path without the interpreter when it can (fastpath.go).
+	fast *fastPath
 }
 
 // Exec reads the slot, or resolves and fills it. Only the top-level frame
@@ -34,7 +36,22 @@ func (m *memoAttr) Exec(frame *interpreter.ExecutionFrame) ref.Val {
 	if m.slot < 0 {
 		return m.InterpretableAttribute.Exec(frame)
 	}
-	return memoExec(frame, m.slot, m.InterpretableAttribute)
+	act, ok := frame.Scope().(*activation)
+	if !ok || m.slot >= len(act.memo) {
+		return m.InterpretableAttribute.Exec(frame)
+	}
+	if v := act.memo[m.slot]; v != nil {
+		return v
+	}
+	v, ok := ref.Val(nil), false
+	if m.fast != nil {
+		v, ok = m.fast.read(act)
+	}
+	if !ok {
+		v = m.InterpretableAttribute.Exec(frame)
+	}
+	act.memo[m.slot] = v
+	return v
 }
 
 func (m *memoAttr) Eval(a interpreter.Activation) ref.Val {
@@ -148,8 +165,9 @@ func (p *memoPlanner) option() cel.ProgramOption {
 }
 
 // assign gives every constant path and repeated call a slot, equal ones the
-// same, and returns the number of slots.
-func (p *memoPlanner) assign() int {
+// same, and returns the number of slots. Paths the object types describe
+// get their fast read.
+func (p *memoPlanner) assign(rt *ruleTypes) int {
 	slots := map[string]int{}
 	slot := func(key string) int {
 		s, seen := slots[key]
@@ -162,6 +180,7 @@ func (p *memoPlanner) assign() int {
 	for _, m := range p.attrs {
 		if key, ok := memoKey(m.InterpretableAttribute); ok {
 			m.slot = slot("attr " + key)
+			m.fast = rt.fastPathOf(m.InterpretableAttribute)
 		}
 	}
 	for _, m := range p.exprs {
