@@ -23,7 +23,7 @@ import (
 // them against the plain programs.
 
 // cmpNode is a planned comparison (==, !=, <, <=, >, >=) whose operands
-// are, most of the time, two ints, two doubles, two strings or two bools.
+// are, most of the time, two ints, doubles, strings, bools or timestamps.
 // cel-go's goes through the overload's function and Compare, which boxes a
 // -1 result: more time than the one Go comparison it comes down to.
 type cmpNode struct {
