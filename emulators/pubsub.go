@@ -50,6 +50,24 @@ func (p *PubSub) Client(ctx context.Context, project string) (*pubsub.Client, er
 	return c, nil
 }
 
+// settledForgetter is what tools/pstest-patch.sh adds to pstest. A build
+// against the stock module (GOWORK=off) lacks it, so it is asserted at run
+// time rather than called directly: that build still compiles.
+type settledForgetter interface{ ForgetSettled() int }
+
+// ForgetSettled drops from pstest's history every message that no
+// subscription still holds (acked, expired, or published to a topic without
+// subscriptions) and returns how many it dropped. pstest otherwise keeps
+// every message ever published, so a long run grows without bound. ok is
+// false when the build uses the stock pstest, which cannot do this.
+func (p *PubSub) ForgetSettled() (n int, ok bool) {
+	f, ok := any(p.Server).(settledForgetter)
+	if !ok {
+		return 0, false
+	}
+	return f.ForgetSettled(), true
+}
+
 // Close stops the server; its messages are gone. Tests that simulate an
 // outage stop the server mid-run and again in cleanup, and pstest panics on
 // a second Close, so only the first call reaches it.

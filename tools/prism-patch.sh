@@ -7,6 +7,9 @@
 # The module cache is read-only and go refuses -overlay there, and //go:embed
 # refuses symlinked files, so the module is mirrored as a tree of symlinks
 # with only the prism package copied for real and patched.
+#
+# It ends by running tools/pstest-patch.sh (the Pub/Sub fake's memory bound),
+# which adds its module to the same go.work.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -17,7 +20,7 @@ ver="$(GOWORK=off go list -m -f '{{.Version}}' "$mod")"
 dest="$root/.cache/beam-patched/$ver"
 stamp="$dest/.segmentflow-patched"
 if [[ -f "$stamp" && -f go.work ]] && grep -q "$dest" go.work; then
-  exit 0 # already done: keep warm builds fast
+  exec "$root/tools/pstest-patch.sh" # Beam already done: keep warm builds fast
 fi
 
 src="$(GOWORK=off go mod download -json "$mod@$ver" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')"
@@ -54,3 +57,4 @@ rm -f go.work go.work.sum
 go work init . "$dest"
 touch "$stamp"
 echo "prism-patch: using patched Beam $ver from ${dest#$root/}"
+exec "$root/tools/pstest-patch.sh"
