@@ -70,6 +70,12 @@ type batch struct {
 	// check them against the interpreter and that they are taken.
 	fastReads   []*memoAttr
 	comparisons int
+	// fast are, by outcome index, the rules that run without the
+	// interpreter when they can (fastRule), nil for the others; paths are
+	// the constant paths they read, memoized in the slots from pathBase on.
+	fast     []*fastRule
+	paths    []*fastPath
+	pathBase int
 }
 
 func batchEnv(env *cel.Env) (*cel.Env, error) {
@@ -170,7 +176,9 @@ func newBatch(env *cel.Env, rt *ruleTypes, rules []*compiledRule, indexed bool) 
 		return nil, fmt.Errorf("rules: plan batch of %d rules: %w", b.batched, err)
 	}
 	b.prog = prog
-	b.memoSlots = memo.assign(rt)
+	b.pathBase = memo.assign(rt)
+	b.fast, b.paths = rt.fastRules(a.NativeRep(), env.CELTypeAdapter(), b.batched)
+	b.memoSlots = b.pathBase + len(b.paths)
 	for _, m := range memo.attrs {
 		if m.fast != nil {
 			b.fastReads = append(b.fastReads, m)
@@ -222,8 +230,13 @@ func (b *batch) runFrom(frame *interpreter.ExecutionFrame, act *activation, k in
 		}
 	}()
 	for ; k < len(b.nodes); k++ {
-		n := b.nodes[k]
-		act.outcomes[n.k] = outcomeOf(n.w.Exec(frame))
+		if r := b.fast[k]; r != nil {
+			if o, ok := r.eval(b.paths, act, b.pathBase); ok {
+				act.outcomes[k] = o
+				continue
+			}
+		}
+		act.outcomes[k] = outcomeOf(b.nodes[k].w.Exec(frame))
 	}
 	return k
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
@@ -270,16 +272,7 @@ func (rt *ruleTypes) fastPathOf(ia interpreter.InterpretableAttribute) *fastPath
 	if len(names) != 1 {
 		return nil
 	}
-	p := &fastPath{adapter: ia.Adapter()}
-	var ot *objectType
-	switch names[0] {
-	case varEvent:
-		ot = rt.event
-	case varUser:
-		ot, p.user = rt.user, true
-	default:
-		return nil
-	}
+	var fields []string
 	for _, q := range na.Qualifiers() {
 		cq, ok := q.(interpreter.ConstantQualifier)
 		if !ok || q.IsOptional() || !shapes.quals[fmt.Sprintf("%T", q)] {
@@ -289,11 +282,31 @@ func (rt *ruleTypes) fastPathOf(ia interpreter.InterpretableAttribute) *fastPath
 		if !ok {
 			return nil
 		}
+		fields = append(fields, string(name))
+	}
+	return rt.pathOf(names[0], fields, ia.Adapter())
+}
+
+// pathOf gives the fast read of root.f1.f2..., or nil when root is not
+// `event` or `user` or the object types do not describe the path step by
+// step.
+func (rt *ruleTypes) pathOf(root string, fields []string, adapter types.Adapter) *fastPath {
+	p := &fastPath{adapter: adapter}
+	var ot *objectType
+	switch root {
+	case varEvent:
+		ot = rt.event
+	case varUser:
+		ot, p.user = rt.user, true
+	default:
+		return nil
+	}
+	for _, name := range fields {
 		if ot == nil { // inside a map(string, dyn)
-			p.steps = append(p.steps, pathStep{key: string(name)})
+			p.steps = append(p.steps, pathStep{key: name})
 			continue
 		}
-		f, ok := ot.byName[string(name)]
+		f, ok := ot.byName[name]
 		if !ok {
 			return nil
 		}
@@ -314,4 +327,198 @@ func (rt *ruleTypes) fastPathOf(ia interpreter.InterpretableAttribute) *fastPath
 		}
 	}
 	return p
+}
+
+// A fastRule is a batched rule whose expression is a conjunction of terms
+// the fast paths decide on their own: comparisons of a constant path with
+// a literal (`user.stats.daily.ads_watched >= 3`), bare paths
+// (`user.stats.regular_player`) and bool literals (the `true` left of a
+// rule whose only test was its event name). It runs without the
+// interpreter: any false term makes it a non-match, as CEL's && does
+// whatever the other terms give; all terms true make it a match; anything
+// else (a term the fast paths cannot decide: a missing key, a value of
+// another type) leaves it to the rule's planned node, which then gives the
+// answer, error included.
+type fastRule struct {
+	terms []fastTerm
+}
+
+type fastTerm struct {
+	path    int     // the batch's fast path the term reads; -1 for a literal term
+	lit     ref.Val // what the path is compared with; nil for a bare path
+	op      cmpOp
+	litLeft bool // `3 <= path`
+}
+
+// eval decides the rule, or returns false when the planned node must.
+func (r *fastRule) eval(paths []*fastPath, act *activation, base int) (types.Int, bool) {
+	decided := true
+	for i := range r.terms {
+		t := &r.terms[i]
+		var v ref.Val
+		if t.path < 0 {
+			v = t.lit
+		} else {
+			v = act.memo[base+t.path]
+			if v == nil {
+				var ok bool
+				if v, ok = paths[t.path].read(act); !ok {
+					decided = false
+					continue
+				}
+				act.memo[base+t.path] = v
+			}
+		}
+		b, ok := t.decide(v)
+		switch {
+		case !ok:
+			decided = false
+		case !b:
+			return outcomeNoMatch, true
+		}
+	}
+	if !decided {
+		return outcomeUnset, false
+	}
+	return outcomeMatch, true
+}
+
+func (t *fastTerm) decide(v ref.Val) (bool, bool) {
+	if t.lit == nil || t.path < 0 {
+		b, ok := v.(types.Bool)
+		return bool(b), ok
+	}
+	l, r := v, t.lit
+	if t.litLeft {
+		l, r = r, l
+	}
+	c, ok := compare(l, r, t.op >= cmpLt)
+	if !ok {
+		return false, false
+	}
+	switch t.op {
+	case cmpEq:
+		return c == 0, true
+	case cmpNe:
+		return c != 0, true
+	case cmpLt:
+		return c < 0, true
+	case cmpLe:
+		return c <= 0, true
+	case cmpGt:
+		return c > 0, true
+	}
+	return c >= 0, true
+}
+
+// fastRules finds the rules of a batch program that are fast rules, by
+// outcome index (nil for the others), and the distinct paths they read.
+func (rt *ruleTypes) fastRules(a *ast.AST, adapter types.Adapter, n int) ([]*fastRule, []*fastPath) {
+	rules := make([]*fastRule, n)
+	var paths []*fastPath
+	index := map[string]int{}
+	pathIndex := func(e ast.Expr) (int, bool) {
+		root, fields, ok := selectPath(e)
+		if !ok {
+			return 0, false
+		}
+		key := root + "." + strings.Join(fields, ".")
+		if i, seen := index[key]; seen {
+			return i, true
+		}
+		p := rt.pathOf(root, fields, adapter)
+		if p == nil {
+			return 0, false
+		}
+		index[key] = len(paths)
+		paths = append(paths, p)
+		return len(paths) - 1, true
+	}
+	for _, call := range conjuncts(a.Expr()) {
+		if call.Kind() != ast.CallKind || call.AsCall().FunctionName() != outcomeFunc || len(call.AsCall().Args()) != 2 {
+			continue
+		}
+		args := call.AsCall().Args()
+		k, ok := intLiteral(args[0])
+		if !ok || k < 0 || k >= n {
+			continue
+		}
+		r := &fastRule{}
+		for _, e := range conjuncts(args[1]) {
+			t, ok := fastTermOf(e, pathIndex)
+			if !ok {
+				r = nil
+				break
+			}
+			r.terms = append(r.terms, t)
+		}
+		rules[k] = r
+	}
+	return rules, paths
+}
+
+func fastTermOf(e ast.Expr, pathIndex func(ast.Expr) (int, bool)) (fastTerm, bool) {
+	switch e.Kind() {
+	case ast.LiteralKind:
+		if b, ok := e.AsLiteral().(types.Bool); ok {
+			return fastTerm{path: -1, lit: b}, true
+		}
+	case ast.SelectKind:
+		if p, ok := pathIndex(e); ok {
+			return fastTerm{path: p}, true
+		}
+	case ast.CallKind:
+		c := e.AsCall()
+		op, ok := comparisons[c.FunctionName()]
+		if !ok || c.IsMemberFunction() || len(c.Args()) != 2 {
+			break
+		}
+		l, r := c.Args()[0], c.Args()[1]
+		if p, ok := pathIndex(l); ok && r.Kind() == ast.LiteralKind {
+			return fastTerm{path: p, lit: r.AsLiteral(), op: op}, true
+		}
+		if p, ok := pathIndex(r); ok && l.Kind() == ast.LiteralKind {
+			return fastTerm{path: p, lit: l.AsLiteral(), op: op, litLeft: true}, true
+		}
+	}
+	return fastTerm{}, false
+}
+
+// conjuncts flattens a tree of && into its terms.
+func conjuncts(e ast.Expr) []ast.Expr {
+	if e.Kind() == ast.CallKind && e.AsCall().FunctionName() == operators.LogicalAnd {
+		var out []ast.Expr
+		for _, a := range e.AsCall().Args() {
+			out = append(out, conjuncts(a)...)
+		}
+		return out
+	}
+	return []ast.Expr{e}
+}
+
+// selectPath gives root and fields of a plain select chain root.f1.f2...
+// (no presence test).
+func selectPath(e ast.Expr) (string, []string, bool) {
+	var fields []string
+	for e.Kind() == ast.SelectKind {
+		sel := e.AsSelect()
+		if sel.IsTestOnly() {
+			return "", nil, false
+		}
+		fields = append(fields, sel.FieldName())
+		e = sel.Operand()
+	}
+	if e.Kind() != ast.IdentKind || len(fields) == 0 {
+		return "", nil, false
+	}
+	slices.Reverse(fields)
+	return e.AsIdent(), fields, true
+}
+
+func intLiteral(e ast.Expr) (int, bool) {
+	if e.Kind() != ast.LiteralKind {
+		return 0, false
+	}
+	i, ok := e.AsLiteral().(types.Int)
+	return int(i), ok
 }

@@ -73,6 +73,19 @@ var fastExprs = []string{
 	`event.properties.?level.orValue(0.0) > 2.0`,
 	`event.properties.tags.exists(t, t >= "c")`,
 	`size(event.properties) > 2`,
+	// Conjunctions of fast terms, with terms that fail, are not bools or
+	// cannot be decided, in every position.
+	`event.properties.level > 3.0 && user.traits.country != "XX" && user.stats.daily.ads_watched >= 2`,
+	`event.properties.missing == 1 && user.stats.daily.ads_watched > 100`,
+	`user.stats.daily.ads_watched > 100 && event.properties.missing == 1`,
+	`user.stats.daily.ads_watched > 1 && event.properties.label`,
+	`event.properties.label && event.properties.level > 1.0`,
+	`true && event.properties.level >= 0`,
+	`false && event.properties.level >= 0`,
+	`3 < event.properties.level && event.properties.level < 8 && event.context.os.name == "iOS"`,
+	`user.stats.regular_player && user.traits.vip`,
+	`user.traits.vip && user.traits.score > 1 && user.traits.country == "FR"`,
+	`event.properties.nested.deep.k == 2.0 && event.properties.tags == ["cards"]`,
 }
 
 func fastRuleSet() *RuleSet {
@@ -298,6 +311,11 @@ func TestFastPathsAreTaken(t *testing.T) {
 		}
 	}
 	b := benchEngine(t).batches["event-3"]
+	for k, r := range b.fast {
+		if r == nil {
+			t.Errorf("bench rule %s does not run as a fast rule", b.rules[k].ID)
+		}
+	}
 	// Each rule reads three constant paths and compares each.
 	if len(b.fastReads) != 3*len(b.rules) || b.comparisons != 3*len(b.rules) {
 		t.Errorf("bench batch: %d fast reads and %d comparisons for %d rules, want 3 each per rule", len(b.fastReads), b.comparisons, len(b.rules))
