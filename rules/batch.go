@@ -72,10 +72,9 @@ type batch struct {
 	comparisons int
 	// fast are, by outcome index, the rules that run without the
 	// interpreter when they can (fastRule), nil for the others; paths are
-	// the constant paths they read, memoized in the slots from pathBase on.
-	fast     []*fastRule
-	paths    []*fastPath
-	pathBase int
+	// the constant paths they read.
+	fast  []*fastRule
+	paths []*fastPath
 }
 
 func batchEnv(env *cel.Env) (*cel.Env, error) {
@@ -176,9 +175,8 @@ func newBatch(env *cel.Env, rt *ruleTypes, rules []*compiledRule, indexed bool) 
 		return nil, fmt.Errorf("rules: plan batch of %d rules: %w", b.batched, err)
 	}
 	b.prog = prog
-	b.pathBase = memo.assign(rt)
+	b.memoSlots = memo.assign(rt)
 	b.fast, b.paths = rt.fastRules(a.NativeRep(), env.CELTypeAdapter(), b.batched)
-	b.memoSlots = b.pathBase + len(b.paths)
 	for _, m := range memo.attrs {
 		if m.fast != nil {
 			b.fastReads = append(b.fastReads, m)
@@ -195,6 +193,7 @@ func newBatch(env *cel.Env, rt *ruleTypes, rules []*compiledRule, indexed bool) 
 // its own, so the answer never depends on batching.
 func (b *batch) eval(state *evalState) []types.Int {
 	state.prepare(b.memoSlots, b.batched, len(b.rules))
+	state.preparePaths(len(b.paths))
 	switch {
 	case b.nodes != nil:
 		frame := state.frame()
@@ -231,7 +230,7 @@ func (b *batch) runFrom(frame *interpreter.ExecutionFrame, act *activation, k in
 	}()
 	for ; k < len(b.nodes); k++ {
 		if r := b.fast[k]; r != nil {
-			if o, ok := r.eval(b.paths, act, b.pathBase); ok {
+			if o, ok := r.eval(b.paths, act); ok {
 				act.outcomes[k] = o
 				continue
 			}

@@ -309,6 +309,7 @@ type evalState struct {
 	usr      evalUser
 	usrObj   object
 	memoBuf  [16]ref.Val
+	rawBuf   [8]any
 	outcomes []types.Int
 	results  []types.Int
 	// fr is the interpreter frame over act that batches run on, made on
@@ -349,6 +350,16 @@ func (st *evalState) prepare(n, k, r int) {
 	st.act.outcomes = st.outcomes[:k]
 	for i := range st.act.outcomes {
 		st.act.outcomes[i] = outcomeUnset
+	}
+}
+
+// preparePaths gives the activation n unread raw path values.
+func (st *evalState) preparePaths(n int) {
+	if n <= len(st.rawBuf) {
+		st.act.raw = st.rawBuf[:n]
+		clear(st.act.raw)
+	} else {
+		st.act.raw = make([]any, n)
 	}
 }
 

@@ -132,6 +132,8 @@ type activation struct {
 	// outcomes what each of its rules gave (batch.go).
 	memo     []ref.Val
 	outcomes []types.Int
+	// raw holds the Go values of the paths fast rules read (fastpath.go).
+	raw []any
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {

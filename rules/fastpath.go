@@ -180,6 +180,26 @@ type fastPath struct {
 // read gives the path's value, or false when cel-go must answer (a missing
 // key, a value that is not what the next step reads).
 func (p *fastPath) read(act *activation) (ref.Val, bool) {
+	cur, ok := p.readRaw(act)
+	if !ok {
+		return nil, false
+	}
+	// The JSON kinds directly, as the adapter would convert them.
+	switch v := cur.(type) {
+	case ref.Val:
+		return v, true
+	case float64:
+		return types.Double(v), true
+	case string:
+		return types.String(v), true
+	case bool:
+		return types.Bool(v), true
+	}
+	return p.adapter.NativeToValue(cur), true
+}
+
+// readRaw gives the Go value at the end of the path, as read reads it.
+func (p *fastPath) readRaw(act *activation) (any, bool) {
 	var cur any = act.event
 	if p.user {
 		cur = act.user
@@ -202,18 +222,7 @@ func (p *fastPath) read(act *activation) (ref.Val, bool) {
 			return nil, false
 		}
 	}
-	// The JSON kinds directly, as the adapter would convert them.
-	switch v := cur.(type) {
-	case ref.Val:
-		return v, true
-	case float64:
-		return types.Double(v), true
-	case string:
-		return types.String(v), true
-	case bool:
-		return types.Bool(v), true
-	}
-	return p.adapter.NativeToValue(cur), true
+	return cur, true
 }
 
 // plain holds the Go types of cel-go's planned plain reads: the attribute
@@ -350,26 +359,35 @@ type fastTerm struct {
 	litLeft bool // `3 <= path`
 }
 
+// unreadable marks, in activation.raw, a path the fast read cannot give.
+var unreadable any = new(struct{ unreadable bool })
+
 // eval decides the rule, or returns false when the planned node must.
-func (r *fastRule) eval(paths []*fastPath, act *activation, base int) (types.Int, bool) {
+// Paths are read once per event into act.raw, as the Go values they hold
+// (a property's float64, a trait's string): a term compares them in place,
+// so deciding a rule boxes nothing.
+func (r *fastRule) eval(paths []*fastPath, act *activation) (types.Int, bool) {
 	decided := true
 	for i := range r.terms {
 		t := &r.terms[i]
-		var v ref.Val
+		var raw any
 		if t.path < 0 {
-			v = t.lit
+			raw = t.lit
 		} else {
-			v = act.memo[base+t.path]
-			if v == nil {
-				var ok bool
-				if v, ok = paths[t.path].read(act); !ok {
-					decided = false
-					continue
+			raw = act.raw[t.path]
+			if raw == nil {
+				v, ok := paths[t.path].readRaw(act)
+				if !ok {
+					v = unreadable
 				}
-				act.memo[base+t.path] = v
+				act.raw[t.path], raw = v, v
+			}
+			if raw == unreadable {
+				decided = false
+				continue
 			}
 		}
-		b, ok := t.decide(v)
+		b, ok := t.decide(raw)
 		switch {
 		case !ok:
 			decided = false
@@ -383,7 +401,26 @@ func (r *fastRule) eval(paths []*fastPath, act *activation, base int) (types.Int
 	return outcomeMatch, true
 }
 
-func (t *fastTerm) decide(v ref.Val) (bool, bool) {
+// decide gives the term's value for the path's raw value, or false when
+// it is not one the fast paths compare (CEL then answers).
+func (t *fastTerm) decide(raw any) (bool, bool) {
+	// The Go kinds a path holds, as the adapter would convert them; the
+	// conversions stay on the stack, compare keeps nothing.
+	var v ref.Val
+	switch x := raw.(type) {
+	case ref.Val:
+		v = x
+	case float64:
+		v = types.Double(x)
+	case string:
+		v = types.String(x)
+	case bool:
+		v = types.Bool(x)
+	case int64:
+		v = types.Int(x)
+	default:
+		return false, false
+	}
 	if t.lit == nil || t.path < 0 {
 		b, ok := v.(types.Bool)
 		return bool(b), ok
