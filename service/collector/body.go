@@ -2,7 +2,6 @@ package collector
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 var (
@@ -50,6 +51,8 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 
 // gzipReaders keeps gzip readers between requests: each holds a flate
 // decompressor of about 40 KB, the biggest allocation of a gzip request.
+// klauspost/compress inflates in about three quarters of compress/gzip's
+// CPU time (BenchmarkReadBody/gzip).
 var gzipReaders sync.Pool // of *gzip.Reader
 
 func gunzip(z []byte, limit int64) ([]byte, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -128,5 +129,33 @@ func TestOKReplyIsTheEncodedReply(t *testing.T) {
 	writeOK(w)
 	if got := w.Body.String(); got != want.String() || w.Code != http.StatusOK || w.Header().Get("Content-Type") != "application/json" {
 		t.Fatalf("writeOK: %d %q %q, want 200 %q application/json", w.Code, got, w.Header().Get("Content-Type"), want.String())
+	}
+}
+
+// Whatever is wrong with a gzip body, it is a 400 (errBadGzip), never an
+// error of the connection (errReadInterupt) nor a panic.
+func TestReadBodyBadGzip(t *testing.T) {
+	z := gzipped(t, sdkBatch(20))
+	corrupt := bytes.Clone(z)
+	for i := 20; i < len(corrupt)-8; i += 7 {
+		corrupt[i] ^= 0x5a
+	}
+	badCRC := bytes.Clone(z)
+	badCRC[len(badCRC)-8] ^= 0xff
+	for name, body := range map[string][]byte{
+		"not gzip":      []byte(`{"batch":[]}`),
+		"header only":   z[:10],
+		"truncated":     z[:len(z)/2],
+		"no trailer":    z[:len(z)-8],
+		"corrupt data":  corrupt,
+		"bad checksum":  badCRC,
+		"trailing junk": append(bytes.Clone(z), "junk after the stream"...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := readBody(httptest.NewRecorder(), bodyRequest(body, "gzip", true), 500_000)
+			if !errors.Is(err, errBadGzip) {
+				t.Fatalf("err %v, want errBadGzip", err)
+			}
+		})
 	}
 }
