@@ -117,7 +117,7 @@ worker-binary:
 
 # Flex templates (docs/runners.md): one image, one spec per pipeline.
 # Needs docker, gcloud and network; not part of `make test`.
-FLEX_PIPELINES ?= lake classify
+FLEX_PIPELINES ?= lake classify reconcile
 flex-build:
 	@test -n "$(FLEX_IMAGE)" -a -n "$(FLEX_PREFIX)" || { echo "set FLEX_IMAGE=REGION-docker.pkg.dev/PROJECT/REPO/segmentflow:TAG FLEX_PREFIX=\$$(terraform output -raw flex_template_prefix)"; exit 2; }
 	docker build --platform=linux/amd64 -f infra/flex/Dockerfile -t $(FLEX_IMAGE) .

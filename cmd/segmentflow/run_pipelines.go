@@ -7,6 +7,7 @@ import (
 
 	"github.com/segmentflow/segmentflow/pipelines/classify"
 	"github.com/segmentflow/segmentflow/pipelines/lake"
+	"github.com/segmentflow/segmentflow/pipelines/reconcile"
 )
 
 // pipelineSpec is one pipeline `segmentflow run` can launch.
@@ -43,5 +44,7 @@ func pipelineSpecs() map[string]pipelineSpec {
 			(*classify.Config).RegisterFlags, classify.Build),
 		"lake": newSpec("streaming: the events subscription into the raw lake (LAKE/raw/YYYY/MM/DD/HH/)", true,
 			(*lake.Config).RegisterFlags, lake.Build),
+		"reconcile": newSpec("batch: the lake's raw and failover objects into Parquet by event time, deduplicated (LAKE/events/date=YYYY-MM-DD/hour=HH/)", false,
+			(*reconcile.Config).RegisterFlags, reconcile.Build),
 	}
 }

@@ -1,5 +1,3 @@
-//go:build segmentflow_wip
-
 package reconcile
 
 import (
@@ -19,8 +17,15 @@ var dupCount = beam.NewCounter("reconcile", "duplicates")
 // delivery), ties broken by the bytes so reruns pick the same copy. The copy
 // goes on keyed by its Parquet file: partition by event time plus a shard by
 // message id.
+//
+// In a dated run the kept copy's event time decides: a message whose kept
+// copy lies outside From..To is left to its own date's run (which keeps the
+// same copy), so copies that straddle midnight are written once.
 type dedupFn struct {
 	Shards int
+	// From and To are the dated run's event-time range (Unix ms, To
+	// exclusive); both zero: no bound.
+	From, To int64
 }
 
 func (f *dedupFn) ProcessElement(ctx context.Context, id string, copies func(*[]byte) bool, emit func(string, []byte), tally func(Tally)) error {
@@ -41,13 +46,21 @@ func (f *dedupFn) ProcessElement(ctx context.Context, id string, copies func(*[]
 	if best == nil {
 		return nil
 	}
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	shard := int(h.Sum32() % uint32(f.Shards))
-	emit(partition(bestEv.EventTime)+"/"+shardName(shard, f.Shards), best)
-	if n > 1 {
-		dupCount.Inc(ctx, n-1)
-		tally(Tally{Duplicates: n - 1})
+	t := Tally{Duplicates: n - 1}
+	if ms := bestEv.EventTime.UnixMilli(); f.To != 0 && (ms < f.From || ms >= f.To) {
+		outsideCount.Inc(ctx, 1)
+		t.Outside = 1
+	} else {
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		shard := int(h.Sum32() % uint32(f.Shards))
+		emit(partition(bestEv.EventTime)+"/"+shardName(shard, f.Shards), best)
+	}
+	if t.Duplicates > 0 {
+		dupCount.Inc(ctx, t.Duplicates)
+	}
+	if t != (Tally{}) {
+		tally(t)
 	}
 	return nil
 }

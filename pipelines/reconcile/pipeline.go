@@ -1,5 +1,3 @@
-//go:build segmentflow_wip
-
 package reconcile
 
 import (
@@ -41,9 +39,9 @@ func Build(s beam.Scope, cfg Config) error {
 	// Reshuffle spreads the objects over workers before the heavy reads.
 	files = beam.Reshuffle(s, files)
 
-	events, bad, readTally := beam.ParDo3(s, &parseFn{Lake: r.Lake}, files)
+	events, bad, readTally := beam.ParDo3(s, &parseFn{Lake: r.Lake, From: r.From, To: r.To}, files)
 
-	routed, dupTally := beam.ParDo2(s.Scope("dedup"), &dedupFn{Shards: r.Shards}, beam.GroupByKey(s, events))
+	routed, dupTally := beam.ParDo2(s.Scope("dedup"), &dedupFn{Shards: r.Shards, From: r.From, To: r.To}, beam.GroupByKey(s, events))
 	writeTally := beam.ParDo(s.Scope("parquet"), &writeParquetFn{Output: r.Output}, beam.GroupByKey(s, routed))
 	beam.ParDo0(s.Scope("badrows"), &writeBadRowsFn{Dir: r.Badrows}, beam.GroupByKey(s, bad))
 

@@ -1,5 +1,3 @@
-//go:build segmentflow_wip
-
 package reconcile
 
 import (
@@ -268,7 +266,8 @@ func TestReconcileEmptyLake(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, c := range []Config{{}, {Lake: "/x", ShardsPerHour: -1}} {
+	for _, c := range []Config{{}, {Lake: "/x", ShardsPerHour: -1}, {Lake: "/x", Date: "1.12.2026"},
+		{Lake: "/x", Date: "2026-12-01", Days: -1}, {Lake: "/x", Date: "2026-12-01", Lateness: -time.Hour}} {
 		if _, err := c.resolve(); err == nil {
 			t.Errorf("%+v: want an error", c)
 		}
@@ -277,8 +276,105 @@ func TestConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Inputs[0] != "gs://b/pre/raw/"+DefaultInputGlob || r.Inputs[1] != "gs://b/pre/failover/"+DefaultInputGlob || r.Output != "gs://b/pre/events" {
+	if fmt.Sprint(r.Inputs) != "[gs://b/pre/raw/"+allHours+" gs://b/pre/failover/"+allHours+"]" || r.Output != "gs://b/pre/events" || r.To != 0 {
 		t.Errorf("resolved %+v", r)
+	}
+
+	// A dated run reads the processing days from the day before to lateness
+	// after, in every tree, and bounds the event times it writes.
+	r, err = Config{Lake: "gs://b", Failover: []string{"gs://standby/failover/"}, Date: "2026-12-01", Lateness: 48 * time.Hour}.resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, tree := range []string{"gs://b/raw/", "gs://b/failover/", "gs://standby/failover/"} {
+		for _, d := range []string{"2026/11/30", "2026/12/01", "2026/12/02", "2026/12/03"} {
+			want = append(want, tree+d+"/*/*.json.gz")
+		}
+	}
+	if fmt.Sprint(r.Inputs) != fmt.Sprint(want) {
+		t.Errorf("dated inputs\n got %v\nwant %v", r.Inputs, want)
+	}
+	if from, to := time.UnixMilli(r.From).UTC(), time.UnixMilli(r.To).UTC(); !from.Equal(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)) || to.Sub(from) != 24*time.Hour {
+		t.Errorf("dated bounds %v..%v, want the UTC day 2026-12-01", from, to)
+	}
+}
+
+// A dated run writes only its dates' partitions, reads the extra failover
+// trees, and counts the other dates' events as outside.
+func TestReconcileDated(t *testing.T) {
+	lake := t.TempDir()
+	f := newFixture()
+	f.write(t, lake)
+	standby := t.TempDir()
+	h10 := time.Date(2026, 12, 1, 10, 30, 0, 0, time.UTC)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	fmt.Fprintln(zw, normalized("sb-1", h10, h10.Add(time.Second), "user-opened-app"))
+	fmt.Fprintln(zw, normalized("m020", h10, h10.Add(2*time.Hour), "user-watched-ad")) // a later copy
+	// Copies whose event times straddle midnight: the first received is
+	// kept, so "eve" belongs to 12-01 and "morn" to 12-02, in both runs.
+	midnight := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	fmt.Fprintln(zw, normalized("eve", midnight.Add(-100*time.Millisecond), midnight, "user-opened-app"))
+	fmt.Fprintln(zw, normalized("eve", midnight.Add(100*time.Millisecond), midnight.Add(time.Minute), "user-opened-app"))
+	fmt.Fprintln(zw, normalized("morn", midnight.Add(100*time.Millisecond), midnight.Add(time.Second), "user-opened-app"))
+	fmt.Fprintln(zw, normalized("morn", midnight.Add(-100*time.Millisecond), midnight.Add(time.Minute), "user-opened-app"))
+	zw.Close()
+	writeFile(t, filepath.Join(standby, "2026/12/01/23/c2-1.json.gz"), buf.Bytes())
+	// An object of a processing day the run must not read at all.
+	writeFile(t, filepath.Join(lake, "raw/2026/11/20/10/w0-0.json.gz"), []byte("not even gzip"))
+
+	p, s := beam.NewPipelineWithRoot()
+	if err := Build(s, Config{Lake: lake, Failover: []string{standby}, Date: "2026-12-01", ShardsPerHour: 2}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ptest.RunWithMetrics(p)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	ids, rows := readPartitions(t, filepath.Join(lake, "events"))
+	for part := range ids {
+		if !strings.HasPrefix(part, "date=2026-12-01/") {
+			t.Errorf("dated run wrote partition %s", part)
+		}
+	}
+	if _, ok := rows["sb-1"]; !ok {
+		t.Error("the standby failover tree's event is missing")
+	}
+	if _, ok := rows["late-1"]; ok {
+		t.Error("late-1 (event date 2026-11-28) was written by the 2026-12-01 run")
+	}
+	if _, ok := rows["eve"]; !ok {
+		t.Error("eve (kept copy at 23:59:59.900) is missing from the 2026-12-01 run")
+	}
+	if _, ok := rows["morn"]; ok {
+		t.Error("morn (kept copy at 00:00:00.100 the next day) was written by the 2026-12-01 run")
+	}
+	c := counters(t, res)
+	if c["outside"] != 2 || c["duplicates"] != int64(f.dups)+3 || c["in"] != c["written"]+c["duplicates"]+c["bad"]+c["outside"] {
+		t.Errorf("counters %v: want outside=2 (late-1, morn), duplicates=%d, and in balanced", c, f.dups+3)
+	}
+
+	// The next date's run writes morn and not eve.
+	p, s = beam.NewPipelineWithRoot()
+	if err := Build(s, Config{Lake: lake, Failover: []string{standby}, Date: "2026-12-02", ShardsPerHour: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ptest.RunWithMetrics(p); err != nil {
+		t.Fatalf("run 2026-12-02: %v", err)
+	}
+	ids, _ = readPartitions(t, filepath.Join(lake, "events"))
+	var next []string
+	for part, got := range ids {
+		if strings.HasPrefix(part, "date=2026-12-02/") {
+			next = append(next, got...)
+		}
+	}
+	if fmt.Sprint(next) != "[morn]" {
+		t.Errorf("the 2026-12-02 run wrote %v, want [morn]", next)
+	}
+	if _, err := os.Stat(filepath.Join(lake, "badrows", "reconcile", "raw/2026/11/20/10/w0-0.json.gz")); err == nil {
+		t.Error("an object outside the processing days was read")
 	}
 }
 

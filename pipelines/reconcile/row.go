@@ -1,5 +1,3 @@
-//go:build segmentflow_wip
-
 package reconcile
 
 import (

@@ -1,5 +1,3 @@
-//go:build segmentflow_wip
-
 package reconcile
 
 import (
@@ -9,24 +7,27 @@ import (
 )
 
 // Tally counts what happened to the input lines; summed over the run it
-// must balance: In = Written + Duplicates + Bad.
+// must balance: In = Written + Duplicates + Bad + Outside.
 type Tally struct {
 	In         int64
 	Written    int64
 	Duplicates int64
 	Bad        int64
+	// Outside counts events of other dates that a dated run read and left
+	// to their own date's run.
+	Outside int64
 }
 
 func addTally(a, b Tally) Tally {
-	return Tally{a.In + b.In, a.Written + b.Written, a.Duplicates + b.Duplicates, a.Bad + b.Bad}
+	return Tally{a.In + b.In, a.Written + b.Written, a.Duplicates + b.Duplicates, a.Bad + b.Bad, a.Outside + b.Outside}
 }
 
 // Balanced reports whether every input line was written, dropped as a
-// duplicate or kept as a bad row.
-func (t Tally) Balanced() bool { return t.In == t.Written+t.Duplicates+t.Bad }
+// duplicate, kept as a bad row or left to another date's run.
+func (t Tally) Balanced() bool { return t.In == t.Written+t.Duplicates+t.Bad+t.Outside }
 
 func (t Tally) String() string {
-	return fmt.Sprintf("in=%d written=%d duplicates=%d bad=%d", t.In, t.Written, t.Duplicates, t.Bad)
+	return fmt.Sprintf("in=%d written=%d duplicates=%d bad=%d outside=%d", t.In, t.Written, t.Duplicates, t.Bad, t.Outside)
 }
 
 // checkTallyFn logs the run's totals and fails the run if they do not
@@ -35,9 +36,9 @@ type checkTallyFn struct{}
 
 func (checkTallyFn) ProcessElement(ctx context.Context, t Tally) error {
 	if !t.Balanced() {
-		slog.ErrorContext(ctx, "reconcile: counts do not balance", "in", t.In, "written", t.Written, "duplicates", t.Duplicates, "bad", t.Bad)
+		slog.ErrorContext(ctx, "reconcile: counts do not balance", "in", t.In, "written", t.Written, "duplicates", t.Duplicates, "bad", t.Bad, "outside", t.Outside)
 		return fmt.Errorf("reconcile: counts do not balance: %v", t)
 	}
-	slog.InfoContext(ctx, "reconcile: done", "in", t.In, "written", t.Written, "duplicates", t.Duplicates, "bad", t.Bad)
+	slog.InfoContext(ctx, "reconcile: done", "in", t.In, "written", t.Written, "duplicates", t.Duplicates, "bad", t.Bad, "outside", t.Outside)
 	return nil
 }
