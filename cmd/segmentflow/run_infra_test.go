@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -44,19 +45,16 @@ func readMetadata(t *testing.T, pipeline string) templateMetadata {
 // emulator, which a Dataflow job has no use for.
 func emulatorFlag(name string) bool { return strings.HasSuffix(name, "_endpoint") }
 
-// TestFlexMetadataMatchesFlags: every streaming pipeline has a flex-template
+// TestFlexMetadataMatchesFlags: every pipeline has a flex-template
 // metadata file, each of its parameters is a flag the binary accepts for
 // that pipeline, and every pipeline flag but the emulator endpoints is a
 // parameter, so a launch can set anything `run` can.
 func TestFlexMetadataMatchesFlags(t *testing.T) {
 	for name, spec := range pipelineSpecs() {
-		if !spec.streaming {
-			continue
-		}
 		t.Run(name, func(t *testing.T) {
 			m := readMetadata(t, name)
-			if !m.Streaming {
-				t.Error("metadata does not mark the template streaming")
+			if m.Streaming != spec.streaming {
+				t.Errorf("metadata marks the template streaming=%v, the pipeline is streaming=%v", m.Streaming, spec.streaming)
 			}
 			fs, _, err := runFlagSet(name, spec, flag.CommandLine, io.Discard)
 			if err != nil {
@@ -377,4 +375,128 @@ func flagDefault(help, name string) string {
 	}
 	def, _, _ = strings.Cut(def, `"`)
 	return def
+}
+
+// pendingBatchPipelines are launched by terraform's batch schedules but not
+// built yet; TestTerraformBatchParametersAreFlags checks each one once it
+// is a `segmentflow run` pipeline (and then it must leave this list).
+var pendingBatchPipelines = map[string]bool{"stats": true, "replay": true, "vendorpull": true}
+
+// TestTerraformBatchParametersAreFlags: every parameter the batch schedules
+// (infra/modules/dataflow/batch.tf and the parameters its workflows merge
+// in) launch a pipeline with is declared in that pipeline's flex-template
+// metadata and is a flag of `segmentflow run`, and every required
+// parameter is set.
+func TestTerraformBatchParametersAreFlags(t *testing.T) {
+	launches := batchLaunchParameters(t)
+	merged := workflowMergedParameters(t)
+	specs := pipelineSpecs()
+	for name, params := range launches {
+		for p := range merged[name] {
+			params[p] = true
+		}
+		spec, built := specs[name]
+		if !built {
+			if !pendingBatchPipelines[name] {
+				t.Errorf("terraform launches %s, which is not a `segmentflow run` pipeline", name)
+			}
+			continue
+		}
+		if pendingBatchPipelines[name] {
+			t.Errorf("%s is built now: take it off pendingBatchPipelines", name)
+		}
+		m := readMetadata(t, name)
+		if m.Streaming || spec.streaming {
+			t.Errorf("%s is launched as a batch job but is a streaming pipeline or template", name)
+		}
+		fs, _, err := runFlagSet(name, spec, flag.CommandLine, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		declared := map[string]bool{}
+		for _, p := range m.Parameters {
+			declared[p.Name] = true
+			if p.Name != "pipeline" && fs.Lookup(p.Name) == nil {
+				t.Errorf("%s metadata declares %s, which is not a flag of `segmentflow run %s`", name, p.Name, name)
+			}
+			if !p.IsOptional && !params[p.Name] {
+				t.Errorf("terraform launches %s without its required parameter %s", name, p.Name)
+			}
+		}
+		for p := range params {
+			if !declared[p] {
+				t.Errorf("terraform launches %s with parameter %s, which its template does not declare", name, p)
+			}
+		}
+	}
+	if _, ok := launches["reconcile"]; !ok {
+		t.Error("terraform launches no reconcile job")
+	}
+}
+
+// batchLaunchParameters finds every object literal of batch.tf with a
+// literal `pipeline` key (the jsonencode'd workflow parameters and the
+// vendor pulls' launch parameters) and returns its keys by pipeline.
+func batchLaunchParameters(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	path := filepath.Join(infraDir, "modules", "dataflow", "batch.tf")
+	f, diags := hclparse.NewParser().ParseHCLFile(path)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	out := map[string]map[string]bool{}
+	diags = hclsyntax.VisitAll(f.Body.(*hclsyntax.Body), func(n hclsyntax.Node) hcl.Diagnostics {
+		obj, ok := n.(*hclsyntax.ObjectConsExpr)
+		if !ok {
+			return nil
+		}
+		keys := map[string]bool{}
+		pipeline := ""
+		for _, it := range obj.Items {
+			key := hcl.ExprAsKeyword(it.KeyExpr)
+			keys[key] = true
+			if key == "pipeline" {
+				if v, d := it.ValueExpr.Value(nil); !d.HasErrors() && v.Type().FriendlyName() == "string" {
+					pipeline = v.AsString()
+				}
+			}
+		}
+		if pipeline != "" {
+			out[pipeline] = keys
+		}
+		return nil
+	})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return out
+}
+
+// workflowMergedParameters reads the keys the workflows add to a
+// pipeline's parameters at launch: `map.merge(NAME, {"key": ...})`.
+func workflowMergedParameters(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(infraDir, "modules", "dataflow", "*.workflow.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no workflows: %v", err)
+	}
+	merge := regexp.MustCompile(`map\.merge\((\w+), \{([^}]*)\}\)`)
+	key := regexp.MustCompile(`"(\w+)":`)
+	out := map[string]map[string]bool{}
+	for _, path := range files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range merge.FindAllSubmatch(b, -1) {
+			name := string(m[1])
+			if out[name] == nil {
+				out[name] = map[string]bool{}
+			}
+			for _, k := range key.FindAllSubmatch(m[2], -1) {
+				out[name][string(k[1])] = true
+			}
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
-# Nightly batch: reconcile (raw + failover -> deduped Parquet by event time),
-# then stats (Parquet -> users.stats). A Workflow chains them, because stats
-# must read what reconcile wrote; Cloud Scheduler starts the Workflow.
+# Nightly batch: reconcile (raw + failover -> deduped Parquet by event time)
+# of the last reconcile_days event dates, then stats (Parquet -> users.stats).
+# A Workflow chains them, because stats must read what reconcile wrote; Cloud
+# Scheduler starts the Workflow.
 resource "google_workflows_workflow" "nightly" {
   project         = var.project
   region          = var.region
@@ -22,13 +23,16 @@ resource "google_workflows_workflow" "nightly" {
       maxWorkers           = var.batch_max_workers
       additionalUserLabels = local.environment.additional_labels
     })
+    # The workflow adds date (the first of the last reconcile_days event
+    # dates) to these; the lake's own failover/ tree is read by default.
     reconcile = jsonencode({
       pipeline         = "reconcile"
-      input            = "${local.lake_url}${local.names.lake_prefixes.raw}"
-      failover         = "${local.lake_url}${local.names.lake_prefixes.failover},${local.failover_url}"
-      output           = "${local.lake_url}${local.names.lake_prefixes.events}"
+      lake             = local.lake_url
+      failover         = local.failover_url
+      days             = tostring(var.reconcile_days)
       staging_location = var.staging_location
     })
+    reconcile_days = var.reconcile_days
     stats = jsonencode({
       pipeline             = "stats"
       input                = "${local.lake_url}${local.names.lake_prefixes.events}"

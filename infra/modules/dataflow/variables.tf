@@ -89,6 +89,17 @@ variable "batch_max_workers" {
   default     = 20
 }
 
+variable "reconcile_days" {
+  description = "Event dates the nightly reconcile rewrites, ending yesterday: an event may reach the lake up to 7 days late (the pipelines' allowed lateness), so 8 keeps every partition complete; each run reads about reconcile_days + 2 days of raw objects."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.reconcile_days >= 1 && floor(var.reconcile_days) == var.reconcile_days
+    error_message = "reconcile_days must be a whole number of days, at least 1."
+  }
+}
+
 variable "reconcile_schedule" {
   description = "Cron (UTC) of the nightly reconcile -> stats workflow."
   type        = string
