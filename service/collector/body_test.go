@@ -78,6 +78,7 @@ func TestReadBodyLimits(t *testing.T) {
 		{"gzip chunked", zbody, "x-gzip", false, int64(len(body)), body, false},
 		{"gzip inflates one over", zbody, "gzip", true, int64(len(body)) - 1, nil, true},
 		{"empty", nil, "", true, 10, []byte{}, false},
+		{"over the preallocation", bytes.Repeat(body, 8), "", true, 500_000, bytes.Repeat(body, 8), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := readBody(httptest.NewRecorder(), bodyRequest(tc.body, tc.enc, tc.cl), tc.limit)
