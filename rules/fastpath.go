@@ -18,11 +18,13 @@ import (
 
 // Fast paths of the batches for the two things nearly every rule does:
 // read a constant path (user.stats.daily.ads_watched, event.properties.level)
-// and compare it with a number or a string. Both are shortcuts for the
-// common case only: whatever they do not recognise (a missing key, a value
-// of another type, NaN) goes to the node cel-go planned, so errors and
-// every corner of CEL's semantics stay cel-go's. TestFastPathsAgree checks
-// them against the plain programs.
+// and compare it with a number or a string. A rule made only of such
+// comparisons is decided without the interpreter (fastRule); in the others,
+// the planned reads and comparisons take the same shortcuts (memoAttr's
+// fast read, cmpNode). All are shortcuts for the common case only: whatever
+// they do not recognise (a missing key, a value of another type, NaN) goes
+// to the node cel-go planned, so errors and every corner of CEL's semantics
+// stay cel-go's. TestFastPathsAgree checks them against the plain programs.
 
 // cmpNode is a planned comparison (==, !=, <, <=, >, >=) whose operands
 // are, most of the time, two ints, doubles, strings, bools or timestamps.
