@@ -91,6 +91,19 @@ func TestProfilesRoundTripAndReplace(t *testing.T) {
 	if d := cmp.Diff(&second, got); d != "" {
 		t.Fatalf("profile (-want +got):\n%s", d)
 	}
+	// The served read leaves the merge state out and nothing else.
+	served, err := profiles.GetServed(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantServed := second
+	wantServed.State = rules.State{}
+	if d := cmp.Diff(&wantServed, served); d != "" {
+		t.Fatalf("served profile (-want +got):\n%s", d)
+	}
+	if sp, err := profiles.GetServed(ctx, "u9"); err != nil || sp != nil {
+		t.Fatalf("absent served profile: %v %v", sp, err)
+	}
 	many, err := profiles.GetMany(ctx, []string{"u1", "u9"})
 	if err != nil || len(many) != 1 || many["u1"].Profile.Version != 2 {
 		t.Fatalf("GetMany: %v %v", many, err)

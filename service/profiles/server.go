@@ -112,7 +112,7 @@ func (s *Server) getProfile(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("userId")
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LookupTimeout)
 	defer cancel()
-	sp, err := s.cfg.Profiles.Get(ctx, id)
+	sp, err := s.cfg.Profiles.GetServed(ctx, id)
 	if err != nil {
 		s.metrics.lookups.WithLabelValues("error").Inc()
 		s.log.ErrorContext(r.Context(), "profile lookup failed", "user_id", id, "err", err)
@@ -137,7 +137,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	// A point read of a key no user has: one round trip, no data.
-	if _, err := s.cfg.Profiles.Get(ctx, "\x00readyz"); err != nil {
+	if _, err := s.cfg.Profiles.GetServed(ctx, "\x00readyz"); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "bigtable: "+err.Error())
 		return
 	}
