@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"net"
@@ -8,15 +10,21 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/segmentflow/segmentflow/event"
+	"github.com/segmentflow/segmentflow/pipelines/reconcile"
 )
 
 // TestRunOnStandaloneJobServer builds the standalone prism job server, the
 // same Job API a Flink job server speaks, and runs the batch test pipeline
-// to completion through it with --runner=universal, the workers looping
-// back into this process.
+// and reconcile to completion through it with --runner=universal, the
+// workers looping back into this process.
 func TestRunOnStandaloneJobServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts the prism job server")
@@ -63,6 +71,66 @@ func TestRunOnStandaloneJobServer(t *testing.T) {
 	if got, want := readCounts(t, out), expectedCounts(t, in); !reflect.DeepEqual(got, want) {
 		t.Errorf("counts = %q, want %q", got, want)
 	}
+
+	// A real batch pipeline through the same server: reconcile over a
+	// small local lake (duplicates and a bad line) to Parquet.
+	lake := filepath.Join(dir, "lake")
+	ids := writeSmallLake(t, lake)
+	var rout, rerr syncBuffer
+	err = runWith(ctx, testSpecs(), []string{"reconcile", "--lake=" + lake, "--shards_per_hour=1",
+		"--runner=universal", "--endpoint=" + endpoint, "--environment_type=LOOPBACK"}, &rout, &rerr)
+	if err != nil {
+		serverLog, _ := os.ReadFile(logPath)
+		t.Fatalf("reconcile on the job server: %v\n%s\nprism:\n%s", err, rerr.String(), serverLog)
+	}
+	rows, err := parquet.ReadFile[reconcile.Row](filepath.Join(lake, "events", "date=2026-12-01", "hour=10", "part-00000-of-00001.parquet"))
+	if err != nil {
+		t.Fatalf("reconcile output: %v", err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.MessageID)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, ids) {
+		t.Errorf("reconciled message ids %v, want %v", got, ids)
+	}
+	if _, err := os.Stat(filepath.Join(lake, "badrows", "reconcile", "raw", "2026", "12", "01", "10", "w-0.json.gz")); err != nil {
+		t.Errorf("the bad line's row: %v", err)
+	}
+}
+
+// writeSmallLake writes one raw object of normalized events, each message
+// twice and one line that is not JSON, and returns the distinct ids.
+func writeSmallLake(t *testing.T, lake string) []string {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	at := time.Date(2026, 12, 1, 10, 15, 0, 0, time.UTC)
+	var ids []string
+	for i := range 5 {
+		id := fmt.Sprintf("m%d", i)
+		ids = append(ids, id)
+		e := event.Event{Type: event.Track, MessageID: id, UserID: "u1", Event: "user-opened-app",
+			Timestamp: at, SentAt: at, ReceivedAt: at, EventTime: at}
+		b, err := event.Marshal(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(zw, "%s\n%s\n", b, b)
+	}
+	fmt.Fprintln(zw, "{not json")
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(lake, "raw", "2026", "12", "01", "10", "w-0.json.gz")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }
 
 func freePort(t *testing.T) int {
