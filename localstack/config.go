@@ -50,6 +50,11 @@ type Config struct {
 	// after their bundle committed. Zero never restarts.
 	PipelineRestart time.Duration
 
+	// PubSubPurge is how often the Pub/Sub emulator forgets the messages no
+	// subscription holds any more (pstest otherwise keeps every message ever
+	// published; see tools/pstest-patch.sh). Zero never purges.
+	PubSubPurge time.Duration
+
 	// DrainTimeout bounds how long Shutdown waits for the pipelines and
 	// activate to consume what the collector published (20 s when zero).
 	DrainTimeout time.Duration
@@ -85,6 +90,7 @@ func Defaults() Config {
 		PartnerKey:              "dev-partner-key",
 		LakeRoll:                time.Minute,
 		PipelineRestart:         time.Hour,
+		PubSubPurge:             30 * time.Second,
 		Users:                   2000,
 		StatusEvery:             time.Second,
 	}

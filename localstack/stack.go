@@ -68,8 +68,11 @@ type Stack struct {
 	btClient *bigtable.Client
 	gcs      *storage.Client
 
-	col        *collector.Collector
-	colServed  chan error
+	col       *collector.Collector
+	colLn     net.Listener
+	colServed chan error
+	// started is set once Start succeeded: a failed start skips the drain.
+	started    bool
 	httpSrvs   []*namedServer
 	toProfile  *latency
 	toPartner  *latency
@@ -110,7 +113,13 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	defer func() {
 		if err != nil {
-			_ = s.Shutdown(context.WithoutCancel(ctx))
+			// Bounded, so a failed start returns its error promptly even if
+			// a part that started does not stop cleanly.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startFailStop)
+			defer cancel()
+			if serr := s.Shutdown(sctx); serr != nil {
+				s.log.Warn("stopping what started before the failure", "err", serr)
+			}
 		}
 	}()
 	s.toProfile = newLatency("segmentflow_local_collector_to_profile_seconds", "Collector receipt to profile write (meta:updated_at - meta:received_at).", s.Registry)
@@ -143,8 +152,12 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.startWatchers()
+	s.started = true
 	return s, nil
 }
+
+// startFailStop bounds the shutdown of a failed start.
+const startFailStop = 30 * time.Second
 
 func (s *Stack) startEmulators(ctx context.Context) error {
 	cfg := s.cfg
@@ -228,8 +241,13 @@ func (s *Stack) publishRuleSet(ctx context.Context) (*rules.RuleSet, error) {
 }
 
 func (s *Stack) startCollector(ctx context.Context) error {
-	var err error
-	s.col, err = collector.New(ctx, collector.Config{
+	// Listen first: a taken port then fails before the collector's clients
+	// exist, and Shutdown only waits for a Serve that was started.
+	ln, err := net.Listen("tcp", s.cfg.CollectorAddr)
+	if err != nil {
+		return fmt.Errorf("localstack: collector: listen %s: %w", s.cfg.CollectorAddr, err)
+	}
+	col, err := collector.New(ctx, collector.Config{
 		Node:        "local",
 		Names:       s.Names,
 		Sources:     []collector.Source{{ID: "dev", WriteKey: s.cfg.WriteKey}},
@@ -239,14 +257,12 @@ func (s *Stack) startCollector(ctx context.Context) error {
 		Logger:      s.log,
 	})
 	if err != nil {
-		return err
+		ln.Close()
+		return fmt.Errorf("localstack: collector: %w", err)
 	}
-	ln, err := net.Listen("tcp", s.cfg.CollectorAddr)
-	if err != nil {
-		return fmt.Errorf("localstack: collector: listen %s: %w", s.cfg.CollectorAddr, err)
-	}
+	s.col, s.colLn = col, ln
 	s.CollectorURL = "http://" + ln.Addr().String()
-	go func() { s.colServed <- s.col.Serve(ln) }()
+	go func() { s.colServed <- col.Serve(ln) }()
 	return nil
 }
 
@@ -459,6 +475,7 @@ func (s *Stack) startGenerator(ctx context.Context) error {
 func (s *Stack) startWatchers() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.watchStop = cancel
+	s.startPurge(ctx)
 	s.lake = newLakeWatch(s.gcs, s.Names.Buckets.Lake, s.Names.LakePrefixes.Raw, s.start)
 	s.every(ctx, 5*time.Second, func(ctx context.Context) {
 		if err := s.lake.scan(ctx); err != nil && ctx.Err() == nil {
@@ -491,6 +508,24 @@ func (s *Stack) startWatchers() {
 			fmt.Fprintln(s.cfg.Out, s.Status().Line())
 		})
 	}
+}
+
+// startPurge bounds the Pub/Sub emulator's memory: every PubSubPurge it
+// forgets the messages that every subscription has settled. The drain at
+// shutdown only counts unacked messages, which stay.
+func (s *Stack) startPurge(ctx context.Context) {
+	if s.cfg.PubSubPurge <= 0 {
+		return
+	}
+	if _, ok := s.PubSub.ForgetSettled(); !ok {
+		s.log.Warn("Pub/Sub emulator memory is unbounded: this build uses the stock pstest (run tools/prism-patch.sh, or build without GOWORK=off)")
+		return
+	}
+	s.every(ctx, s.cfg.PubSubPurge, func(context.Context) {
+		if n, _ := s.PubSub.ForgetSettled(); n > 0 {
+			s.log.Debug("pubsub emulator: forgot settled messages", "n", n)
+		}
+	})
 }
 
 func (s *Stack) every(ctx context.Context, d time.Duration, f func(context.Context)) {
@@ -534,11 +569,20 @@ func (s *Stack) shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		cancel()
-		if err := <-s.colServed; err != nil {
-			errs = append(errs, err)
+		// Serve may not have reached its http.Server when Shutdown ran (a
+		// start that failed right after it), and would then serve on:
+		// closing the listener ends it either way.
+		_ = s.colLn.Close()
+		select {
+		case err := <-s.colServed:
+			if err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("localstack: collector did not stop: %w", ctx.Err()))
 		}
 	}
-	if s.PubSub != nil && len(s.jobs) > 0 {
+	if s.started && s.PubSub != nil && len(s.jobs) > 0 {
 		s.drain(ctx, s.cfg.DrainTimeout)
 	}
 	stop(s.jobStop, &s.jobDone)

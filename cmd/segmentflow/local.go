@@ -38,6 +38,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.PartnerKey, "partner-key", cfg.PartnerKey, "HMAC key activate signs partner requests with (the local receivers check it)")
 	fs.DurationVar(&cfg.LakeRoll, "lake-roll", cfg.LakeRoll, "how long a raw lake object collects events (whole seconds)")
 	fs.DurationVar(&cfg.PipelineRestart, "pipeline-restart", cfg.PipelineRestart, "restart each streaming pipeline this often to bound prism's memory (no loss: acks follow commits); 0 never")
+	fs.DurationVar(&cfg.PubSubPurge, "pubsub-purge", cfg.PubSubPurge, "forget Pub/Sub emulator messages every subscription has settled this often, to bound its memory; 0 never")
 	fs.StringVar(&cfg.DataDir, "data", "", "keep emulator state here between runs (GCS objects; Pub/Sub and Bigtable stay in memory)")
 	fs.IntVar(&cfg.Generate, "generate", 0, "synthetic game traffic, events per second (0: none)")
 	fs.IntVar(&cfg.Users, "users", cfg.Users, "players of the synthetic game")
