@@ -40,9 +40,14 @@ func (j *streamingJob) run(ctx context.Context) error {
 		// orderly end).
 		jctx, cancel := context.WithCancel(ctx)
 		var scheduled atomic.Bool
+		var endStop atomic.Value // func(), set when the restart is under way
 		stopTimer := func() bool { return false }
 		if j.restart > 0 {
-			stopTimer = time.AfterFunc(j.restart, func() { scheduled.Store(true); cancel() }).Stop
+			stopTimer = time.AfterFunc(j.restart, func() {
+				endStop.Store(beginStop())
+				scheduled.Store(true)
+				cancel()
+			}).Stop
 		}
 		j.runs.Add(1)
 		started := time.Now()
@@ -50,6 +55,9 @@ func (j *streamingJob) run(ctx context.Context) error {
 		_, err := prism.Execute(jctx, p)
 		stopTimer()
 		cancel()
+		if end, ok := endStop.Load().(func()); ok {
+			end()
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil

@@ -585,6 +585,10 @@ func (s *Stack) shutdown(ctx context.Context) error {
 	if s.started && s.PubSub != nil && len(s.jobs) > 0 {
 		s.drain(ctx, s.cfg.DrainTimeout)
 	}
+	// Cancelling the jobs makes prism and the SDK log errors that are
+	// normal here (QuietCancellations logs them at info).
+	endStop := beginStop()
+	defer endStop()
 	stop(s.jobStop, &s.jobDone)
 	stop(s.actStop, &s.actDone)
 	stop(s.watchStop, &s.watchDone)

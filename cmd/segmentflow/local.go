@@ -61,6 +61,10 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.Out = stdout
 	cfg.Logger = slog.Default()
 	beam.Init()
+	// prism and the SDK log through the default logger beam.Init just set,
+	// and log a cancelled job's bundles as errors; a restart or Ctrl-C
+	// cancels on purpose, so those come out at info.
+	slog.SetDefault(slog.New(localstack.QuietCancellations(slog.Default().Handler())))
 
 	start := time.Now()
 	st, err := localstack.Start(ctx, cfg)
