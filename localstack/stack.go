@@ -500,8 +500,10 @@ func (s *Stack) startWatchers() {
 			}
 			return
 		}
-		s.classified.Store(c["classified"])
-		s.classifyDead.Store(c["dead_lettered"])
+		// The counters only grow; while jobs are being cancelled (a restart,
+		// shutdown) prism can answer without them, which would print 0.
+		storeMax(&s.classified, c["classified"])
+		storeMax(&s.classifyDead, c["dead_lettered"])
 	})
 	if s.cfg.StatusEvery > 0 {
 		s.every(ctx, s.cfg.StatusEvery, func(context.Context) {
@@ -526,6 +528,15 @@ func (s *Stack) startPurge(ctx context.Context) {
 			s.log.Debug("pubsub emulator: forgot settled messages", "n", n)
 		}
 	})
+}
+
+func storeMax(a *atomic.Int64, v int64) {
+	for {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
+			return
+		}
+	}
 }
 
 func (s *Stack) every(ctx context.Context, d time.Duration, f func(context.Context)) {
