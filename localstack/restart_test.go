@@ -3,9 +3,7 @@ package localstack
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,33 +21,12 @@ func TestPipelineRestartsLoseNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("about 2 minutes of pipeline restarts")
 	}
-	doc, err := os.ReadFile("../testdata/rulesets/game.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const restart = 15 * time.Second
-	free := "127.0.0.1:0"
-	ctx := context.Background()
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	st, err := Start(sctx, Config{
-		CollectorAddr: free, RulesAddr: free, ProfilesAddr: free,
-		PubSubAddr: free, BigtableAddr: free, GCSAddr: free, ReceiverAddr: free,
-		RuleSet: doc, LakeRoll: 2 * time.Second, PipelineRestart: restart,
-		PubSubPurge: 5 * time.Second, DrainTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	e := startE2E(t, func(c *Config) {
+		c.PipelineRestart = restart
+		c.PubSubPurge = 5 * time.Second
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := st.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	e := &e2e{t: t, st: st}
+	st, ctx := e.st, context.Background()
 
 	// Traffic across two scheduled restarts of each job: batches of 10
 	// every 250 ms for 2.5 restart periods.

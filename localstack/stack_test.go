@@ -36,7 +36,9 @@ type e2e struct {
 	st *Stack
 }
 
-func startE2E(t *testing.T) *e2e {
+// startE2E starts a stack on free ports with the game rule set; each
+// option may change its Config before the start.
+func startE2E(t *testing.T, options ...func(*Config)) *e2e {
 	t.Helper()
 	doc, err := os.ReadFile("../testdata/rulesets/game.yaml")
 	if err != nil {
@@ -45,7 +47,7 @@ func startE2E(t *testing.T) *e2e {
 	free := "127.0.0.1:0"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, err := Start(ctx, Config{
+	cfg := Config{
 		CollectorAddr: free, RulesAddr: free, ProfilesAddr: free,
 		PubSubAddr: free, BigtableAddr: free, GCSAddr: free, ReceiverAddr: free,
 		RuleSet:  doc,
@@ -53,7 +55,11 @@ func startE2E(t *testing.T) *e2e {
 		// Shutdown's drain is not under test here; keep cleanup short.
 		DrainTimeout: 5 * time.Second,
 		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}
+	for _, o := range options {
+		o(&cfg)
+	}
+	st, err := Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+source "$root/tools/mirror-module.sh"
 
 mod=github.com/apache/beam/sdks/v2
 ver="$(GOWORK=off go list -m -f '{{.Version}}' "$mod")"
@@ -23,17 +24,8 @@ if [[ -f "$stamp" && -f go.work ]] && grep -q "$dest" go.work; then
   exec "$root/tools/pstest-patch.sh" # Beam already done: keep warm builds fast
 fi
 
-src="$(GOWORK=off go mod download -json "$mod@$ver" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')"
-[[ -d "$src" ]] || { echo "prism-patch: module $mod@$ver not in the module cache" >&2; exit 1; }
-
-rm -rf "$dest"
-mkdir -p "$(dirname "$dest")"
-cp -rs "$src" "$dest"
-chmod -R u+w "$dest"
 prism="go/pkg/beam/runners/prism"
-rm -rf "${dest:?}/$prism"
-cp -r "$src/$prism" "$dest/$prism"
-chmod -R u+w "$dest/$prism"
+mirror_module prism-patch "$mod" "$ver" "$dest" "$prism"
 
 stage="$dest/$prism/internal/stage.go"
 # The one-line change: once dataReady is closed, stop selecting on it.

@@ -13,6 +13,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+source "$root/tools/mirror-module.sh"
 
 mod=cloud.google.com/go/pubsub/v2
 ver="$(GOWORK=off go list -m -f '{{.Version}}' "$mod")"
@@ -22,15 +23,7 @@ stamp="$dest/.segmentflow-patched"
 patch="$root/tools/_pstest/forget_settled.go"
 
 if [[ ! -f "$stamp" || "$patch" -nt "$stamp" ]]; then
-  src="$(GOWORK=off go mod download -json "$mod@$ver" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')"
-  [[ -d "$src" ]] || { echo "pstest-patch: module $mod@$ver not in the module cache" >&2; exit 1; }
-  rm -rf "$dest"
-  mkdir -p "$(dirname "$dest")"
-  cp -rs "$src" "$dest"
-  chmod -R u+w "$dest"
-  rm -rf "${dest:?}/pstest"
-  cp -r "$src/pstest" "$dest/pstest"
-  chmod -R u+w "$dest/pstest"
+  mirror_module pstest-patch "$mod" "$ver" "$dest" pstest
   cp "$patch" "$dest/pstest/segmentflow_forget_settled.go"
   touch "$stamp"
   echo "pstest-patch: using Pub/Sub $ver with ForgetSettled from ${dest#$root/}"

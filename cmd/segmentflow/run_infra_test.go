@@ -123,10 +123,7 @@ func TestTerraformStreamingParametersAreFlags(t *testing.T) {
 func streamingJobParameters(t *testing.T) map[string]map[string]bool {
 	t.Helper()
 	path := filepath.Join(infraDir, "modules", "dataflow", "streaming.tf")
-	f, diags := hclparse.NewParser().ParseHCLFile(path)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	f := parseHCL(t, path)
 	var jobs hclsyntax.Expression
 	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
 		if b.Type == "locals" {
@@ -150,6 +147,16 @@ func streamingJobParameters(t *testing.T) map[string]map[string]bool {
 		}
 	}
 	return out
+}
+
+// parseHCL parses one terraform file or fails the test.
+func parseHCL(t *testing.T, path string) *hcl.File {
+	t.Helper()
+	f, diags := hclparse.NewParser().ParseHCLFile(path)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return f
 }
 
 func objectItems(t *testing.T, e hclsyntax.Expression) map[string]hclsyntax.Expression {
@@ -181,10 +188,7 @@ func TestTerraformServiceArgsAreFlags(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, path := range files {
-			f, diags := hclparse.NewParser().ParseHCLFile(path)
-			if diags.HasErrors() {
-				t.Fatal(diags)
-			}
+			f := parseHCL(t, path)
 			for _, args := range argLists(f.Body.(*hclsyntax.Body)) {
 				found++
 				cmd, flags := commandLine(f.Bytes, args)
@@ -264,10 +268,7 @@ func TestCloudRunServicesListenOnContainerPort(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, path := range files {
-			f, diags := hclparse.NewParser().ParseHCLFile(path)
-			if diags.HasErrors() {
-				t.Fatal(diags)
-			}
+			f := parseHCL(t, path)
 			for _, c := range containerBlocks(f.Body.(*hclsyntax.Body)) {
 				found++
 				port, args := containerPortAndArgs(t, f.Bytes, c)
@@ -440,12 +441,9 @@ func TestTerraformBatchParametersAreFlags(t *testing.T) {
 func batchLaunchParameters(t *testing.T) map[string]map[string]bool {
 	t.Helper()
 	path := filepath.Join(infraDir, "modules", "dataflow", "batch.tf")
-	f, diags := hclparse.NewParser().ParseHCLFile(path)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	f := parseHCL(t, path)
 	out := map[string]map[string]bool{}
-	diags = hclsyntax.VisitAll(f.Body.(*hclsyntax.Body), func(n hclsyntax.Node) hcl.Diagnostics {
+	diags := hclsyntax.VisitAll(f.Body.(*hclsyntax.Body), func(n hclsyntax.Node) hcl.Diagnostics {
 		obj, ok := n.(*hclsyntax.ObjectConsExpr)
 		if !ok {
 			return nil

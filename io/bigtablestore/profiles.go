@@ -45,14 +45,7 @@ func NewProfiles(c *bigtable.Client, table string) *Profiles {
 
 // Get reads one profile; nil, nil when the user has none.
 func (p *Profiles) Get(ctx context.Context, id string) (*StoredProfile, error) {
-	r, err := p.tbl.ReadRow(ctx, id, bigtable.RowFilter(bigtable.LatestNFilter(1)))
-	if err != nil {
-		return nil, fmt.Errorf("bigtablestore: read profile %s: %w", id, err)
-	}
-	if len(r) == 0 {
-		return nil, nil
-	}
-	return p.decode(r)
+	return p.get(ctx, id, bigtable.LatestNFilter(1))
 }
 
 // GetServed reads what the profile API serves of one profile: segments and
@@ -69,7 +62,11 @@ func (p *Profiles) GetServed(ctx context.Context, id string) (*StoredProfile, er
 		bigtable.ColumnRangeFilter(p.fam.Meta, "", metaState),
 		bigtable.ColumnRangeFilter(p.fam.Meta, metaState+"\x00", ""),
 	)
-	r, err := p.tbl.ReadRow(ctx, id, bigtable.RowFilter(bigtable.ChainFilters(served, bigtable.LatestNFilter(1))))
+	return p.get(ctx, id, bigtable.ChainFilters(served, bigtable.LatestNFilter(1)))
+}
+
+func (p *Profiles) get(ctx context.Context, id string, f bigtable.Filter) (*StoredProfile, error) {
+	r, err := p.tbl.ReadRow(ctx, id, bigtable.RowFilter(f))
 	if err != nil {
 		return nil, fmt.Errorf("bigtablestore: read profile %s: %w", id, err)
 	}
