@@ -22,6 +22,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 
 	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 	"github.com/segmentflow/segmentflow/infra"
 	"github.com/segmentflow/segmentflow/io/partner"
 	"github.com/segmentflow/segmentflow/rules"
@@ -95,30 +96,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // partner accepts, and the store is empty.
 func TestActivateCommand(t *testing.T) {
 	ctx := context.Background()
-	ps, err := emulators.StartPubSub("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ps.Close() })
-	g, err := emulators.StartGCS("127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Close)
+	ps := emulatortest.PubSub(t)
+	g := emulatortest.GCS(t, "")
 	n := infra.Default()
-	if err := emulators.Provision(ctx, emulators.Config{Project: "p", Names: n, Partners: []string{"dsp-a", "dmp-b"}}, ps, nil, g); err != nil {
-		t.Fatal(err)
-	}
-	psc, err := ps.Client(ctx, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer psc.Close()
-	gc, err := g.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gc.Close()
+	emulatortest.Provision(t, emulators.Config{Project: "p", Names: n, Partners: []string{"dsp-a", "dmp-b"}}, ps, nil, g)
+	psc := emulatortest.PubSubClient(t, ps, "p")
+	gc := emulatortest.StorageClient(t, g)
 
 	a := newPartnerServer(t, "key-a", http.StatusOK)
 	b := newPartnerServer(t, "key-b", http.StatusBadRequest)

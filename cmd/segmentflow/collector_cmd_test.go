@@ -21,6 +21,7 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 	"github.com/segmentflow/segmentflow/event"
 	"github.com/segmentflow/segmentflow/infra"
 	"github.com/segmentflow/segmentflow/io/failover"
@@ -37,27 +38,11 @@ type collectorEnv struct {
 
 func startCollectorEnv(t *testing.T) *collectorEnv {
 	t.Helper()
-	ctx := context.Background()
-	ps, err := emulators.StartPubSub("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ps.Close() })
-	g, err := emulators.StartGCS("127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Close)
+	ps := emulatortest.PubSub(t)
+	g := emulatortest.GCS(t, "")
 	n := infra.Default()
-	if err := emulators.Provision(ctx, emulators.Config{Project: "p", Names: n}, ps, nil, g); err != nil {
-		t.Fatal(err)
-	}
-	psc, err := ps.Client(ctx, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { psc.Close() })
-	return &collectorEnv{ps: ps, gcs: g, psc: psc, names: n}
+	emulatortest.Provision(t, emulators.Config{Project: "p", Names: n}, ps, nil, g)
+	return &collectorEnv{ps: ps, gcs: g, psc: emulatortest.PubSubClient(t, ps, "p"), names: n}
 }
 
 // receive reads the classify subscription of the events topic until it has

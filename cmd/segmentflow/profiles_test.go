@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 	"github.com/segmentflow/segmentflow/infra"
 	"github.com/segmentflow/segmentflow/io/bigtablestore"
 	"github.com/segmentflow/segmentflow/io/rulestore"
@@ -23,29 +24,11 @@ import (
 func TestProfilesCommand(t *testing.T) {
 	ctx := context.Background()
 	n := infra.Default()
-	bt, err := emulators.StartBigtable("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bt.Close()
-	g, err := emulators.StartGCS("127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	if err := emulators.Provision(ctx, emulators.Config{Project: "p", Instance: "i", Names: n}, nil, bt, g); err != nil {
-		t.Fatal(err)
-	}
-	btc, err := bt.Client(ctx, "p", "i")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer btc.Close()
-	gc, err := g.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gc.Close()
+	bt := emulatortest.Bigtable(t)
+	g := emulatortest.GCS(t, "")
+	emulatortest.Provision(t, emulators.Config{Project: "p", Instance: "i", Names: n}, nil, bt, g)
+	btc := emulatortest.BigtableClient(t, bt, "p", "i")
+	gc := emulatortest.StorageClient(t, g)
 
 	// "short" lasts a minute; u1 matched it an hour ago, so only "engaged"
 	// is served.

@@ -8,27 +8,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 	"github.com/segmentflow/segmentflow/infra"
 	"github.com/segmentflow/segmentflow/rules"
 )
 
 func setup(t *testing.T) (*Users, *Profiles) {
 	t.Helper()
-	ctx := context.Background()
-	bt, err := emulators.StartBigtable("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bt.Close)
+	bt := emulatortest.Bigtable(t)
 	n := infra.Default()
-	if err := emulators.Provision(ctx, emulators.Config{Project: "p", Instance: "i", Names: n}, nil, bt, nil); err != nil {
-		t.Fatal(err)
-	}
-	c, err := bt.Client(ctx, "p", "i")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	emulatortest.Provision(t, emulators.Config{Project: "p", Instance: "i", Names: n}, nil, bt, nil)
+	c := emulatortest.BigtableClient(t, bt, "p", "i")
 	return NewUsers(c, n.Tables.Users), NewProfiles(c, n.Tables.Profiles)
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/periodic"
 
 	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 )
 
 func TestMain(m *testing.M) { ptest.Main(m) }
@@ -249,15 +250,8 @@ func TestWriteStreamLocal(t *testing.T) {
 // window's shard is cut into several objects, none over the limit.
 func TestWriteRollsBySizeOnGCS(t *testing.T) {
 	ctx := context.Background()
-	g, err := emulators.StartGCS("127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	c, err := g.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := emulatortest.GCS(t, "")
+	c := emulatortest.StorageClient(t, g)
 	if err := c.Bucket("lake").Create(ctx, "local", nil); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 )
 
 // stage writes one part of lines into staging as writeFn does.
@@ -278,15 +278,8 @@ func TestWriteIsAllOrNothing(t *testing.T) {
 // The same roll against the GCS emulator through the storage client.
 func TestRollOnGCSEmulator(t *testing.T) {
 	ctx := context.Background()
-	g, err := emulators.StartGCS("127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	c, err := g.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := emulatortest.GCS(t, "")
+	c := emulatortest.StorageClient(t, g)
 	if err := c.Bucket("lake").Create(ctx, "local", nil); err != nil {
 		t.Fatal(err)
 	}

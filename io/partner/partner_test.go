@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 	"github.com/segmentflow/segmentflow/rules"
 )
 
@@ -258,15 +258,8 @@ func TestFileDropLocal(t *testing.T) {
 
 func TestFileDropAndDeadLettersOnGCS(t *testing.T) {
 	ctx := context.Background()
-	g, err := emulators.StartGCS("127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	client, err := g.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := emulatortest.GCS(t, "")
+	client := emulatortest.StorageClient(t, g)
 	if err := client.Bucket("lake").Create(ctx, "local", nil); err != nil {
 		t.Fatal(err)
 	}

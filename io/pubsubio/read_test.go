@@ -19,6 +19,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
 	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 	"github.com/segmentflow/segmentflow/io/pubsubio"
 )
 
@@ -79,16 +80,8 @@ func formatCount(w beam.Window, _ string, n int, emit func(pubsubio.Outgoing)) {
 
 func setup(t *testing.T, ctx context.Context, topics ...string) (*emulators.PubSub, *pubsub.Client) {
 	t.Helper()
-	ps, err := emulators.StartPubSub("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ps.Close() })
-	c, err := ps.Client(ctx, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	ps := emulatortest.PubSub(t)
+	c := emulatortest.PubSubClient(t, ps, "p")
 	for _, tp := range append([]string{"in"}, topics...) {
 		if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/p/topics/" + tp}); err != nil {
 			t.Fatal(err)

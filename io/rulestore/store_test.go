@@ -12,6 +12,7 @@ import (
 	"cloud.google.com/go/storage"
 
 	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 	"github.com/segmentflow/segmentflow/infra"
 	"github.com/segmentflow/segmentflow/rules"
 )
@@ -41,21 +42,10 @@ rules:
 
 func newStore(t *testing.T) (*Store, *storage.Client) {
 	t.Helper()
-	g, err := emulators.StartGCS("127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Close)
-	ctx := context.Background()
+	g := emulatortest.GCS(t, "")
 	names := infra.Default()
-	if err := emulators.Provision(ctx, emulators.Config{Project: "test", Names: names}, nil, nil, g); err != nil {
-		t.Fatal(err)
-	}
-	c, err := g.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	emulatortest.Provision(t, emulators.Config{Project: "test", Names: names}, nil, nil, g)
+	c := emulatortest.StorageClient(t, g)
 	return New(c, names.Buckets.Rules), c
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 	"github.com/segmentflow/segmentflow/event"
 	"github.com/segmentflow/segmentflow/infra"
 	"github.com/segmentflow/segmentflow/io/bigtablestore"
@@ -94,37 +95,14 @@ type env struct {
 func newEnv(t *testing.T, ctx context.Context, ruleSet string) *env {
 	t.Helper()
 	e := &env{names: infra.Default()}
-	var err error
-	if e.ps, err = emulators.StartPubSub("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.ps.Close() })
-	if e.bt, err = emulators.StartBigtable("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.bt.Close)
-	if e.gcs, err = emulators.StartGCS("127.0.0.1:0", ""); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.gcs.Close)
+	e.ps = emulatortest.PubSub(t)
+	e.bt = emulatortest.Bigtable(t)
+	e.gcs = emulatortest.GCS(t, "")
 	pc := emulators.Config{Project: "p", Instance: "i", Names: e.names, Partners: testPartners, AckDeadline: 20 * time.Second}
-	if err := emulators.Provision(ctx, pc, e.ps, e.bt, e.gcs); err != nil {
-		t.Fatal(err)
-	}
-	if e.psc, err = e.ps.Client(ctx, "p"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.psc.Close() })
-	if e.btc, err = e.bt.Client(ctx, "p", "i"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.btc.Close() })
-	sc, err := e.gcs.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sc.Close() })
-	e.rules = rulestore.New(sc, e.names.Buckets.Rules)
+	emulatortest.Provision(t, pc, e.ps, e.bt, e.gcs)
+	e.psc = emulatortest.PubSubClient(t, e.ps, "p")
+	e.btc = emulatortest.BigtableClient(t, e.bt, "p", "i")
+	e.rules = rulestore.New(emulatortest.StorageClient(t, e.gcs), e.names.Buckets.Rules)
 	if ruleSet != "" {
 		e.publishRules(t, ctx, ruleSet, 0)
 	}

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 	"github.com/segmentflow/segmentflow/infra"
 )
 
@@ -40,33 +41,17 @@ type env struct {
 
 func newEnv(t *testing.T, gcsDir string) *env {
 	t.Helper()
-	ctx := context.Background()
-	ps, err := emulators.StartPubSub("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ps.Close() })
+	ps := emulatortest.PubSub(t)
 	e := &env{names: infra.Default(), ps: ps, ids: map[string]string{}}
 	e.startGCS(t, gcsDir)
-	if err := emulators.Provision(ctx, emulators.Config{Names: e.names, AckDeadline: 10 * time.Second}, ps, nil, e.gcs); err != nil {
-		t.Fatal(err)
-	}
+	emulatortest.Provision(t, emulators.Config{Names: e.names, AckDeadline: 10 * time.Second}, ps, nil, e.gcs)
 	return e
 }
 
 func (e *env) startGCS(t *testing.T, dir string) {
 	t.Helper()
-	g, err := emulators.StartGCS("127.0.0.1:0", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Close)
-	c, err := g.Client(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	e.gcs, e.gcsc = g, c
+	e.gcs = emulatortest.GCS(t, dir)
+	e.gcsc = emulatortest.StorageClient(t, e.gcs)
 }
 
 func (e *env) config() Config {

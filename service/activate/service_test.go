@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 	"github.com/segmentflow/segmentflow/infra"
 	"github.com/segmentflow/segmentflow/io/partner"
 	"github.com/segmentflow/segmentflow/rules"
@@ -36,32 +37,11 @@ type stack struct {
 
 func startStack(t *testing.T, partners ...string) *stack {
 	t.Helper()
-	ctx := context.Background()
-	ps, err := emulators.StartPubSub("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ps.Close() })
-	g, err := emulators.StartGCS("127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Close)
+	ps := emulatortest.PubSub(t)
+	g := emulatortest.GCS(t, "")
 	names := infra.Default()
-	if err := emulators.Provision(ctx, emulators.Config{Project: "local", Names: names, Partners: partners, AckDeadline: 10 * time.Second}, ps, nil, g); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := ps.Client(ctx, "local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	gc, err := g.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gc.Close() })
-	return &stack{ps: pc, gcs: gc, names: names}
+	emulatortest.Provision(t, emulators.Config{Project: "local", Names: names, Partners: partners, AckDeadline: 10 * time.Second}, ps, nil, g)
+	return &stack{ps: emulatortest.PubSubClient(t, ps, "local"), gcs: emulatortest.StorageClient(t, g), names: names}
 }
 
 func (s *stack) publish(t *testing.T, partnerID string, data []byte) time.Time {

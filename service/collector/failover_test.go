@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 	"github.com/segmentflow/segmentflow/event"
 	"github.com/segmentflow/segmentflow/service/collector"
 )
@@ -187,17 +188,11 @@ func TestBothDownIs503AndNothingAcknowledged(t *testing.T) {
 }
 
 func TestStandbyTopicBeforeGCS(t *testing.T) {
-	standby, err := emulators.StartPubSub("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer standby.Close()
+	standby := emulatortest.PubSub(t)
 	s := startStack(t, func(c *collector.Config) {
 		c.Standby = collector.Target{Project: project, Endpoint: standby.Addr}
 	})
-	if err := emulators.Provision(context.Background(), emulators.Config{Project: project, Names: s.names}, standby, nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	emulatortest.Provision(t, emulators.Config{Project: project, Names: s.names}, standby, nil, nil)
 	s.stopPubSub()
 	var all []string
 	for range 5 {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 	"github.com/segmentflow/segmentflow/infra"
 	"github.com/segmentflow/segmentflow/io/bigtablestore"
 	"github.com/segmentflow/segmentflow/io/rulestore"
@@ -66,32 +67,18 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	ctx := context.Background()
 	n := infra.Default()
+	// Started by hand: a test stops it early, and bttest's Close must run once.
 	bt, err := emulators.StartBigtable("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	stopBT := sync.OnceFunc(bt.Close)
 	t.Cleanup(stopBT)
-	g, err := emulators.StartGCS("127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Close)
-	if err := emulators.Provision(ctx, emulators.Config{Project: "p", Instance: "i", Names: n}, nil, bt, g); err != nil {
-		t.Fatal(err)
-	}
-	btc, err := bt.Client(ctx, "p", "i")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { btc.Close() })
-	gc, err := g.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gc.Close() })
+	g := emulatortest.GCS(t, "")
+	emulatortest.Provision(t, emulators.Config{Project: "p", Instance: "i", Names: n}, nil, bt, g)
+	btc := emulatortest.BigtableClient(t, bt, "p", "i")
+	gc := emulatortest.StorageClient(t, g)
 	return &stack{stopBigtable: stopBT, profiles: bigtablestore.NewProfiles(btc, n.Tables.Profiles), rules: rulestore.New(gc, n.Buckets.Rules)}
 }
 

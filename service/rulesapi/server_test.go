@@ -2,7 +2,6 @@ package rulesapi
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"testing/fstest"
 
 	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 	"github.com/segmentflow/segmentflow/infra"
 	"github.com/segmentflow/segmentflow/io/rulestore"
 )
@@ -73,21 +73,10 @@ func (c client) do(method, path, token string, body string, hdr ...string) (int,
 
 func newServer(t *testing.T) client {
 	t.Helper()
-	ctx := context.Background()
-	g, err := emulators.StartGCS("127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.Close)
+	g := emulatortest.GCS(t, "")
 	names := infra.Default()
-	if err := emulators.Provision(ctx, emulators.Config{Project: "test", Names: names}, nil, nil, g); err != nil {
-		t.Fatal(err)
-	}
-	sc, err := g.Client(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sc.Close() })
+	emulatortest.Provision(t, emulators.Config{Project: "test", Names: names}, nil, nil, g)
+	sc := emulatortest.StorageClient(t, g)
 	auth, err := NewAuth([]Credential{
 		{Token: "pub", Role: "publisher", Name: "alice"},
 		{Token: "ed", Role: "editor", Name: "eddie"},
