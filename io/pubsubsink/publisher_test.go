@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/segmentflow/segmentflow/emulators"
+	"github.com/segmentflow/segmentflow/emulators/emulatortest"
 )
 
 const project = "sink-test"
@@ -34,11 +35,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, topics ...string) *fixture {
 	t.Helper()
-	ps, err := emulators.StartPubSub("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ps.Close() })
+	ps := emulatortest.PubSub(t)
 	f := &fixture{ps: ps}
 	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if pr, ok := req.(*pubsubpb.PublishRequest); ok {
@@ -53,6 +50,7 @@ func newFixture(t *testing.T, topics ...string) *fixture {
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
 	opts := append(emulators.ClientOptions(ps.Addr), option.WithGRPCDialOption(grpc.WithUnaryInterceptor(count)))
+	var err error
 	f.client, err = pubsub.NewClient(context.Background(), project, opts...)
 	if err != nil {
 		t.Fatal(err)
