@@ -32,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
@@ -101,6 +102,7 @@ func run() error {
 		target string
 		res    result
 		events int
+		cpu    time.Duration // of the whole process: servers, load generator and pstest
 	}
 	var (
 		rows   []row
@@ -110,6 +112,7 @@ func run() error {
 	// profile, so the split below charges each server only its own phase.
 	phase := func(load string, t target, f func() result) error {
 		var r result
+		before := processCPU()
 		if *cpuProfile == "" {
 			r = f()
 		} else {
@@ -127,7 +130,7 @@ func run() error {
 			}
 			splits = append(splits, s)
 		}
-		rows = append(rows, row{load, t.name, r, st.publishedIf(t.name == "collector")})
+		rows = append(rows, row{load, t.name, r, st.publishedIf(t.name == "collector"), processCPU() - before})
 		return nil
 	}
 	for _, t := range targets {
@@ -141,7 +144,7 @@ func run() error {
 		}
 	}
 
-	fmt.Printf("\n%-26s %-10s %9s %10s %8s %8s %8s %7s %s\n", "load", "server", "req/s", "events/s", "p50", "p99", "max", "failed", "on topic")
+	fmt.Printf("\n%-26s %-10s %9s %10s %8s %8s %8s %7s %11s %s\n", "load", "server", "req/s", "events/s", "p50", "p99", "max", "failed", "cpu/1k req", "on topic")
 	for _, r := range rows {
 		onTopic := "-"
 		if r.target == "collector" {
@@ -151,9 +154,14 @@ func run() error {
 			}
 		}
 		ok := r.res.requests - r.res.failed
-		fmt.Printf("%-26s %-10s %9.0f %10.0f %8s %8s %8s %7d %s\n", r.load, r.target, r.res.rate(),
-			float64(ok**batch)/r.res.elapsed.Seconds(), ms(r.res.quantile(0.5)), ms(r.res.quantile(0.99)), ms(r.res.quantile(1)), r.res.failed, onTopic)
+		perK := time.Duration(0)
+		if r.res.requests > 0 {
+			perK = r.cpu * 1000 / time.Duration(r.res.requests)
+		}
+		fmt.Printf("%-26s %-10s %9.0f %10.0f %8s %8s %8s %7d %11s %s\n", r.load, r.target, r.res.rate(),
+			float64(ok**batch)/r.res.elapsed.Seconds(), ms(r.res.quantile(0.5)), ms(r.res.quantile(0.99)), ms(r.res.quantile(1)), r.res.failed, ms(perK), onTopic)
 	}
+	fmt.Println("(cpu/1k req: user+system CPU of the whole process during the phase, per 1,000 requests; it includes the load generator, and pstest for the collector)")
 	ratio := rows[1].res.rate() / rows[0].res.rate()
 	p99 := rows[3].res.quantile(0.99)
 	fmt.Printf("\ncollector/bare request rate: %.0f%% (target >= 50%%): %s\n", 100*ratio, verdict(ratio >= 0.5))
@@ -340,4 +348,13 @@ func startBare() (*bareServer, error) {
 	s := &bareServer{Server: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, addr: ln.Addr().String()}
 	go func() { _ = s.Serve(ln) }()
 	return s, nil
+}
+
+// processCPU is the user+system CPU this process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
