@@ -35,7 +35,9 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	flag.Parse()
 	beam.Init()
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	// As in `segmentflow local`: the stack of each rate is cancelled on
+	// purpose, and prism logs that at error level.
+	slog.SetDefault(slog.New(localstack.QuietCancellations(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))))
 
 	doc, err := os.ReadFile(*rulesPath)
 	if err != nil {
