@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -160,9 +159,9 @@ type call struct {
 // through client. It does not own client.
 func New(client *pubsub.Client, topic string, opts Options) *Publisher {
 	o := opts.orDefault()
-	if len(strings.Split(topic, "/")) != 4 {
-		topic = "projects/" + client.Project() + "/topics/" + topic
-	}
+	// The library's rule for an id or a full name; a Publisher that is
+	// never published through starts nothing.
+	topic = client.Publisher(topic).String()
 	p := &Publisher{client: client, topic: topic, timeout: o.Timeout}
 	b := bundler.NewBundler(&pending{}, func(items any) { p.publish(items.([]*pending)) })
 	b.DelayThreshold = o.MaxDelay

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,10 +26,12 @@ const project = "sink-test"
 // fixture is pstest with one topic, and a client that counts the Publish
 // requests it sends and their sizes.
 type fixture struct {
-	ps       *emulators.PubSub
-	client   *pubsub.Client
-	requests atomic.Int64
-	largest  atomic.Int64
+	ps     *emulators.PubSub
+	client *pubsub.Client
+
+	mu       sync.Mutex
+	requests int // Publish requests sent
+	largest  int // messages in the largest of them
 }
 
 func newFixture(t *testing.T, topics ...string) *fixture {
@@ -39,13 +40,10 @@ func newFixture(t *testing.T, topics ...string) *fixture {
 	f := &fixture{ps: ps}
 	count := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if pr, ok := req.(*pubsubpb.PublishRequest); ok {
-			f.requests.Add(1)
-			for n := int64(len(pr.Messages)); ; {
-				cur := f.largest.Load()
-				if n <= cur || f.largest.CompareAndSwap(cur, n) {
-					break
-				}
-			}
+			f.mu.Lock()
+			f.requests++
+			f.largest = max(f.largest, len(pr.Messages))
+			f.mu.Unlock()
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
@@ -113,10 +111,12 @@ func TestWriteBatchSharesRequests(t *testing.T) {
 	if len(got) != callers*calls*per {
 		t.Fatalf("%d distinct messages on the topic, want %d", len(got), callers*calls*per)
 	}
-	if n := f.requests.Load(); n >= callers*calls {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := f.requests; n >= callers*calls {
 		t.Errorf("%d Publish requests for %d calls: callers' messages were not batched together", n, callers*calls)
 	}
-	if n := f.largest.Load(); n > 50 {
+	if n := f.largest; n > 50 {
 		t.Errorf("a request carried %d messages, over MaxMessages 50", n)
 	}
 }
